@@ -1,0 +1,79 @@
+"""The embedding seam: ids resolve with helpful errors; vectors are normalised and stable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assistant.errors import ConfigError, UnknownIdError
+from assistant.retrieval.embeddings import Embedder, available_providers, get_embedder
+
+
+def test_default_embedder_gives_normalised_float32_rows() -> None:
+    embedder = get_embedder("onnx-minilm")
+    assert isinstance(embedder, Embedder)
+    vectors = embedder.embed(["community nurses and social workers", "a board oversees the programme"])
+    assert vectors.shape == (2, embedder.dimension) == (2, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_embedding_does_not_depend_on_batch_neighbours() -> None:
+    embedder = get_embedder("onnx-minilm")
+    alone = embedder.embed(["weekly huddles between district nurses and GPs"])
+    padded = embedder.embed(
+        ["weekly huddles between district nurses and GPs", "x " * 300, "short"]
+    )
+    assert float(alone[0] @ padded[0]) > 0.9999
+
+
+def test_similar_texts_are_closer_than_unrelated_ones() -> None:
+    e = get_embedder("onnx-minilm")
+    a, b, c = e.embed(["care coordinator who links health and social care", "a link worker spanning health and social services", "quarterly financial audit of the estate"])
+    assert a @ b > a @ c + 0.2
+
+
+def test_empty_input_gives_empty_array() -> None:
+    assert get_embedder("onnx-minilm").embed([]).shape == (0, 384)
+
+
+def test_embedder_is_cached_per_process() -> None:
+    assert get_embedder("onnx-minilm") is get_embedder("onnx-minilm")
+
+
+def test_unknown_provider_suggests_the_close_one() -> None:
+    with pytest.raises(UnknownIdError) as info:
+        get_embedder("onnx-minilmm")
+    assert "onnx-minilm" in info.value.suggestions
+    with pytest.raises(UnknownIdError) as info:
+        get_embedder("litelm:openai/text-embedding-3-small")
+    assert "litellm:openai/text-embedding-3-small" in info.value.suggestions
+
+
+def test_provider_needing_a_model_says_so() -> None:
+    with pytest.raises(ConfigError, match="needs a model"):
+        get_embedder("litellm")
+    assert "litellm:<model>" in available_providers()
+
+
+def test_missing_sentence_transformers_gives_install_hint() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        pytest.skip("sentence-transformers is installed here")
+    with pytest.raises(ConfigError) as info:
+        get_embedder("sentence-transformers:all-MiniLM-L6-v2")
+    assert 'pip install "transformation-advisor[sentence-transformers]"' in str(info.value)
+
+
+def test_importing_the_embedder_does_not_import_chromadb_or_litellm() -> None:
+    code = (
+        "import sys; from assistant.retrieval.embeddings import get_embedder; "
+        "get_embedder().embed(['x']); "
+        "print('chromadb' in sys.modules, 'litellm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
