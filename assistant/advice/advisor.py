@@ -1,0 +1,84 @@
+"""The advisor: the one entry point the faces call to critique a plan.
+
+    read -> segment -> code -> balance -> detect -> retrieve -> compose -> ground -> Critique
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from ..analysis.actions import PlanAnalysis, analyse_plan
+from ..analysis.coder import Coder
+from ..analysis.detect import Detection, VerdictFacts, balance_of, detect, verdict_of
+from ..analysis.horizon import HorizonReader
+from ..domain import Critique
+from ..errors import AdvisorError
+from ..knowledge import Corpus, load_corpus
+from ..reading import PlanDocument, guess_title, plan_from_text
+from ..settings import Settings, get_settings
+from .compose import CaseFinder, compose_critique
+from .grounding import ground
+
+__all__ = ["Advisor", "Assessment", "get_advisor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The offline analysis of a plan: what every backend starts from."""
+
+    analysis: PlanAnalysis
+    detections: tuple[Detection, ...]
+    verdict: VerdictFacts
+
+
+class Advisor:
+    """Critiques plans. Build once and reuse: loading the corpus, coder and embedder costs time."""
+
+    def __init__(self, settings: Settings | None = None, corpus: Corpus | None = None,
+                 coder: Coder | None = None, case_finder: CaseFinder | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.corpus = corpus or load_corpus(self.settings.corpus_paths)
+        self.coder = coder or Coder(self.corpus)
+        self.horizon = HorizonReader(self.corpus.framework.horizon.short_term, self.corpus.framework.horizon.long_term)
+        self.case_finder = case_finder
+
+    def assess(self, text: str, title: str | None = None) -> Assessment:
+        analysis = analyse_plan(text, self.corpus, self.coder, self.horizon, title=title or guess_title(text))
+        detections = tuple(detect(analysis))
+        verdict = verdict_of(analysis, balance_of(analysis.actions), detections)
+        return Assessment(analysis, detections, verdict)
+
+    def critique_offline(self, plan: str | PlanDocument, *, backend: str = "offline",
+                         assessment: Assessment | None = None) -> Critique:
+        doc = plan if isinstance(plan, PlanDocument) else plan_from_text(plan, max_chars=self.settings.max_plan_chars)
+        assessment = assessment or self.assess(doc.text, doc.title)
+        critique = compose_critique(self.corpus, assessment.analysis, assessment.detections, assessment.verdict,
+                                    backend=backend, case_finder=self.case_finder)
+        grounded, report = ground(critique, doc.text, self.corpus)
+        if not report.ok:  # the offline composer should never need this; say so loudly in logs
+            log.warning("offline critique needed grounding repairs: %d dropped", report.dropped)
+        return grounded
+
+    def critique(self, plan: str | PlanDocument, *, model: str | None = None) -> Critique:
+        """Critique a plan: offline unless a model is given or configured (ASSISTANT_MODEL)."""
+        model = model if model is not None else self.settings.model
+        if not model:
+            return self.critique_offline(plan)
+        from .llm.planner import critique_with_model  # lazy: litellm costs seconds to import
+
+        doc = plan if isinstance(plan, PlanDocument) else plan_from_text(plan, max_chars=self.settings.max_plan_chars)
+        return critique_with_model(self, doc, model=model)
+
+
+@functools.cache
+def get_advisor() -> Advisor:
+    """A process-wide advisor with the current settings (the faces share one)."""
+    try:
+        return Advisor()
+    except AdvisorError:
+        get_advisor.cache_clear()
+        raise

@@ -1,0 +1,241 @@
+"""The offline composer: turn an analysis and its detections into a grounded Critique.
+
+Deterministic: the same plan gives the same critique. Wording lives in Jinja templates
+(``templates/``); this module chooses what to say and what to cite.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jinja2
+
+from ..analysis.actions import CodedAction, PlanAnalysis
+from ..analysis.detect import Detection, VerdictFacts, balance_of
+from ..domain import (
+    Action,
+    Balance,
+    Critique,
+    Evidence,
+    Finding,
+    InterventionAdvice,
+    PlanInfo,
+    Reference,
+    Theme,
+    Verdict,
+)
+from ..knowledge import Corpus
+from ..knowledge.models import Intervention
+
+__all__ = ["CaseFinder", "compose_critique", "references_for"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Codes whose concrete presence means the plan already does what an intervention proposes.
+ALREADY_DOING: dict[str, tuple[str, ...]] = {
+    "boundary-spanning-roles": ("structure.relational.boundary-spanning-roles",),
+    "relational-coordination-baseline": ("people.relational.relational-coordination-mapping",),
+    "interprofessional-learning": ("people.relational.interprofessional-learning",),
+    "shared-purpose-co-creation": ("strategy.relational.co-created-shared-purpose",),
+    "co-production-with-service-users": ("people.relational.co-production-with-service-users",
+                                         "people.work_process.experience-based-co-design"),
+    "distributed-leadership-development": ("leadership.relational.distributed-clinical-leadership",
+                                           "leadership.relational.cross-boundary-leadership-development"),
+    "integrated-team-huddles": ("structure.work_process.huddle-based-improvement",
+                                "structure.relational.multidisciplinary-team-meetings"),
+    "psychological-safety-and-relational-space": ("people.relational.psychological-safety",),
+    "coaching-and-improvement-capability": ("people.work_process.joint-improvement-teams",
+                                            "strategy.work_process.improvement-methodology"),
+    "staff-voice-and-engagement": ("people.relational.staff-voice-and-engagement",),
+    "leadership-continuity-and-visibility": ("leadership.relational.leadership-continuity",
+                                             "leadership.relational.visible-listening-leadership"),
+    "relational-measures": ("strategy.relational.relational-outcome-measures",),
+    "sustainment-plan": ("strategy.relational.long-term-commitment",),
+}
+
+# (finding kind, query) -> ranked case reference ids; the retrieval layer plugs in here.
+CaseFinder = Callable[[str, str], list[str]]
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.globals["pct"] = lambda x: f"{round(100 * float(x))}%"
+    env.globals["first_sentence"] = _first_sentence
+    return env
+
+
+def _first_sentence(text: str) -> str:
+    m = re.match(r"(.+?[.!?])(\s|$)", " ".join(text.split()))
+    return m.group(1) if m else text
+
+
+def _short_quote(text: str, limit: int = 140) -> str:
+    """A verbatim quote short enough to read in a sentence: the text itself, or its first clause."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(sep, 0, limit) for sep in (", ", "; ", " – ", " - ", ": "))
+    if cut > 40:
+        return text[:cut]
+    space = text.rfind(" ", 0, limit)
+    return text[:space if space > 40 else limit]
+
+
+def _module(name: str) -> object:
+    return _env().get_template(name).module
+
+
+def _summary(detection: Detection, quote: str) -> str:
+    module = _module("findings.j2")
+    n = len(detection.quotes)
+    for key in ("pm_actions", "structural_changes", "governance_actions", "engagement_actions", "training_actions",
+                "metric_actions"):
+        if key in detection.facts:
+            n = int(str(detection.facts[key]))
+            break
+    return " ".join(str(module.summary(detection.kind, detection, quote, n)).split())  # type: ignore[attr-defined]
+
+
+def _choose_interventions(
+    corpus: Corpus, analysis: PlanAnalysis, findings: Sequence[tuple[Finding, Detection]], balance: Balance,
+    overuse: bool,
+) -> list[tuple[Intervention, list[Finding]]]:
+    present = {a.code for a in analysis.actions if a.relational and a.concrete}
+    kinds = {k.id: k for k in corpus.framework.finding_kinds}
+    scores: dict[str, float] = {}
+    addresses: dict[str, list[Finding]] = {}
+    for finding, _det in findings:
+        recommended = kinds[finding.kind].interventions
+        for rank, iv_id in enumerate(recommended):
+            if iv_id in corpus.interventions:
+                scores[iv_id] = scores.get(iv_id, 0.0) + 3.0 - 0.5 * rank
+                addresses.setdefault(iv_id, []).append(finding)
+        for iv in corpus.interventions.values():
+            if finding.kind in iv.answers:
+                scores[iv.id] = scores.get(iv.id, 0.0) + 1.0
+                if finding not in addresses.setdefault(iv.id, []):
+                    addresses[iv.id].append(finding)
+    for iv in corpus.interventions.values():
+        if iv.id in scores:
+            scores[iv.id] += 0.5 * sum(1 for t in iv.themes if t in balance.neglected_themes)
+            if any(code in present for code in ALREADY_DOING.get(iv.id, ())):
+                scores[iv.id] -= 4.0
+    ranked = sorted((s, iv_id) for iv_id, s in scores.items() if s > 0)
+    ranked.sort(key=lambda x: (-x[0], x[1]))
+    limit = 5 if overuse else 3
+    chosen = [(corpus.interventions[iv_id], addresses[iv_id]) for _, iv_id in ranked[:limit]]
+    if not chosen and analysis.actions:
+        # a balanced plan still gets the safeguards it lacks: measuring relationships and sustaining them
+        for iv_id in ("relational-measures", "sustainment-plan"):
+            if iv_id in corpus.interventions and not any(c in present for c in ALREADY_DOING.get(iv_id, ())):
+                chosen.append((corpus.interventions[iv_id], []))
+    return chosen
+
+
+def references_for(corpus: Corpus, ids: Sequence[str]) -> list[Reference]:
+    """Reference entries for citation ids, in first-cited order; unknown ids are skipped."""
+    out: list[Reference] = []
+    seen: set[str] = set()
+    for ref_id in ids:
+        if ref_id in seen:
+            continue
+        seen.add(ref_id)
+        if ref_id.startswith("case:") and ref_id[5:] in corpus.cases:
+            case = corpus.cases[ref_id[5:]]
+            out.append(Reference(id=ref_id, kind="case", title=f"{case.name} ({case.country}, {case.years})",
+                                 source=str(case.sources[0].url)))
+        elif ref_id.startswith("intervention:") and ref_id[13:] in corpus.interventions:
+            out.append(Reference(id=ref_id, kind="intervention", title=corpus.interventions[ref_id[13:]].title,
+                                 source=None))
+        elif ref_id in corpus.references:
+            entry = corpus.references[ref_id]
+            year = f", {entry.year}" if entry.year else ""
+            out.append(Reference(id=ref_id, kind=entry.kind, title=f"{entry.title} ({entry.authors}{year})",
+                                 source=str(entry.url)))
+    return out
+
+
+def _theme_for(iv: Intervention, neglected: Sequence[Theme]) -> Theme:
+    for t in iv.themes:
+        if t in neglected:
+            return t
+    return iv.themes[0]
+
+
+def compose_critique(
+    corpus: Corpus,
+    analysis: PlanAnalysis,
+    detections: Sequence[Detection],
+    verdict: VerdictFacts,
+    *,
+    backend: str = "offline",
+    case_finder: CaseFinder | None = None,
+) -> Critique:
+    balance = balance_of(analysis.actions)
+    kinds_def = {k.id: k for k in corpus.framework.finding_kinds}
+    findings: list[tuple[Finding, Detection]] = []
+    for n, det in enumerate(detections, start=1):
+        quotes = [_short_quote(q.text) for q in det.quotes]
+        citations = list(kinds_def[det.kind].anchors[:2]) if det.kind in kinds_def else []
+        if case_finder is not None:
+            query = " ".join([kinds_def[det.kind].label if det.kind in kinds_def else det.kind, *quotes[:2]])
+            citations += [c for c in case_finder(det.kind, query)[:1] if c not in citations]
+        finding = Finding(
+            id=f"f{n}",
+            kind=det.kind,
+            theme=det.theme,
+            summary=_summary(det, quotes[0]),
+            evidence=[Evidence(quote=qt, action_id=q.action_id) for q, qt in zip(det.quotes, quotes, strict=True)],
+            citations=[c for c in citations if c],
+        )
+        findings.append((finding, det))
+
+    module = _module("intervention.j2")
+    advice: list[InterventionAdvice] = []
+    for iv, addressed in _choose_interventions(corpus, analysis, findings, balance, verdict.structural_overuse):
+        quote = addressed[0].evidence[0].quote if addressed and addressed[0].evidence else None
+        labels = [f"{f.id} ({kinds_def[f.kind].label.lower() if f.kind in kinds_def else f.kind})" for f in addressed] or [
+            "the safeguards a balanced plan still needs"]
+        rationale = " ".join(str(module.rationale(iv, labels, quote)).split())  # type: ignore[attr-defined]
+        tailored = " ".join(str(module.tailored_step(iv, quote)).split())  # type: ignore[attr-defined]
+        citations = [c for c in iv.cases if c[5:] in corpus.cases][:2] + [r for r in iv.references if r in corpus.references][:2]
+        advice.append(InterventionAdvice(
+            id=iv.id,
+            title=iv.title,
+            theme=_theme_for(iv, balance.neglected_themes),
+            addresses=[f.id for f in addressed],
+            rationale=rationale,
+            first_steps=[tailored, *iv.first_steps[:3]],
+            measures=list(iv.measures[:3]),
+            citations=citations,
+        ))
+
+    cited = [c for f, _ in findings for c in f.citations] + [c for a in advice for c in a.citations]
+    kinds = [f.kind for f, _ in findings]
+    headline = " ".join(_env().get_template("verdict.j2").render(
+        v=verdict, kinds=kinds, actions=len(analysis.actions)).split())
+    return Critique(
+        backend=backend,
+        plan=PlanInfo(title=analysis.title, characters=len(analysis.text), actions=len(analysis.actions)),
+        verdict=Verdict(structural_overuse=verdict.structural_overuse, severity=verdict.severity, headline=headline),
+        balance=balance,
+        actions=[_action(a) for a in analysis.actions],
+        findings=[f for f, _ in findings],
+        interventions=advice,
+        references=references_for(corpus, cited),
+    )
+
+
+def _action(a: CodedAction) -> Action:
+    return Action(id=a.id, text=a.text, start=a.start, end=a.end, theme=a.theme, orientation=a.orientation,
+                  horizon=a.horizon, code=a.code, confidence=a.confidence)

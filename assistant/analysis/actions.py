@@ -1,0 +1,134 @@
+"""From plan text to coded actions: segment, split mixed lists, code, read horizons."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+
+from ..domain import Horizon, Orientation, Theme
+from ..knowledge import Corpus
+from .coder import Coder
+from .horizon import HorizonReader
+from .segment import IMPERATIVE, Segment, segment_plan
+
+__all__ = ["CodedAction", "PlanAnalysis", "analyse_plan"]
+
+# A relational action is concrete when it names a mechanism: a role, a meeting, a session, time,
+# a frequency, named professions, a measure. "Foster a culture of trust" names none.
+MECHANISM = re.compile(
+    r"\b(roles?|posts?|co-?ordinators?|navigators?|link workers?|connectors?|key workers?|huddles?|"
+    r"meetings?|forums?|sessions?|workshops?|rounds|learning sets?|action learning|networks?|panels?|"
+    r"programmes?|cohorts?|coach(?:es|ing)?|mentor(?:s|ing)?|shadowing|rotations?|secondments?|"
+    r"protected time|time (?:each|every|per)|hours?|days?|weekly|fortnightly|monthly|quarterly|daily|"
+    r"every (?:week|month|fortnight|quarter)|surveys?|baseline|mapping|map\b|measure|interviews?|"
+    r"co-?design(?:ed)?|co-?produc\w+|pdsa|improvement (?:cycles?|projects?|teams?)|"
+    r"partners? (?:on|in)|members? of|sit on|co-?chair|jointly|joint|together with|alongside|"
+    r"district nurses?|social workers?|gps?|pharmacists?|therapists?|paramedics?|care workers?|carers?|"
+    r"service users?|patients?|residents?|whānau|families|clinicians?|consultants?|"
+    r"\d+)\b",
+    re.I,
+)
+ABSTRACT = re.compile(
+    r"\b(foster|promote|encourage|nurture|embed (?:a|the) culture|culture of|build(?:ing)? trust|"
+    r"strengthen (?:relationships|collaboration|partnership)|champion|value|one team|spirit of|ethos|"
+    r"work(?:ing)? together|collaborative culture|partnership working|joined[\s-]up)\b",
+    re.I,
+)
+CLAUSE_SPLIT = re.compile(r";\s+|\s+[–—-]\s+(?=[a-z])|,?\s+and then\s+|,\s+and\s+(?=\w+\s)|\s+and\s+(?=\w+\s)|,\s+(?=\w+\s)")
+RATHER_THAN = re.compile(r"\b(rather than|instead of)\b[^,;.]*", re.I)
+
+
+@dataclass(frozen=True)
+class CodedAction:
+    id: str
+    start: int
+    end: int
+    text: str
+    theme: Theme
+    orientation: Orientation
+    horizon: Horizon
+    code: str
+    confidence: float
+    headings: tuple[str, ...]
+    concrete: bool
+    cues: tuple[str, ...]
+
+    @property
+    def relational(self) -> bool:
+        return self.orientation in ("relational", "work_process")
+
+
+@dataclass(frozen=True)
+class PlanAnalysis:
+    text: str
+    title: str | None
+    actions: tuple[CodedAction, ...]
+    segments: tuple[Segment, ...]
+    base_year: int
+
+    def non_actions(self) -> list[Segment]:
+        return [s for s in self.segments if not s.is_action and s.kind != "heading"]
+
+
+def _split_clauses(text: str, seg: Segment) -> list[tuple[int, int]]:
+    """Split a mixed list ("merge the trusts; introduce a shared record") into its actions.
+
+    A split is kept only where each part starts with an action verb (or follows a semicolon)
+    and is long enough to stand alone; otherwise the segment stays whole.
+    """
+    body = text[seg.start:seg.end]
+    cuts = [0]
+    for m in CLAUSE_SPLIT.finditer(body):
+        rest = body[m.end():]
+        if m.group(0).strip().startswith(";"):
+            ok = len(rest.split()) >= 3
+        else:
+            ok = bool(IMPERATIVE.match(rest)) and not re.match(r"(?:support|ensure|enable)\w*\b", rest, re.I)
+        previous = body[cuts[-1]:m.start()]
+        if ok and len(previous.split()) >= 3 and len(rest.split()) >= 3:
+            cuts.append(m.end())
+            cuts.append(-m.start() - 1)  # marker: end of previous part
+    if len(cuts) == 1:
+        return [(seg.start, seg.end)]
+    parts: list[tuple[int, int]] = []
+    starts = [c for c in cuts if c >= 0]
+    ends = [-c - 1 for c in cuts if c < 0] + [len(body)]
+    for s, e in zip(starts, ends, strict=True):
+        piece = body[s:e].rstrip(" ,;.")
+        if piece.strip():
+            a = seg.start + s + (len(body[s:e]) - len(body[s:e].lstrip()))
+            parts.append((a, seg.start + s + len(piece)))
+    return parts
+
+
+def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader,
+                 title: str | None = None) -> PlanAnalysis:
+    segments = segment_plan(text)
+    base_year = HorizonReader.base_year(text, _dt.date.today().year)
+    spans: list[tuple[int, int, Segment]] = []
+    for seg in segments:
+        if seg.is_action:
+            for a, b in _split_clauses(text, seg):
+                spans.append((a, b, seg))
+    coding_texts = []
+    for a, b, _seg in spans:
+        chunk = text[a:b]
+        coding_texts.append(RATHER_THAN.sub("", chunk).strip() or chunk)
+    assignments = coder.code(coding_texts, [seg.headings for _, _, seg in spans])
+    actions = []
+    for n, ((a, b, seg), assignment) in enumerate(zip(spans, assignments, strict=True), start=1):
+        chunk = text[a:b]
+        timing_text = chunk if seg.kind != "table_row" else seg.context
+        # a sentence's own date wins; otherwise a bullet inherits its heading's timing ("Year 1")
+        h = horizon.read(timing_text, base_year)
+        if h == "unspecified" and seg.headings:
+            h = horizon.read(" ".join(seg.headings[-2:]), base_year)
+        concrete = bool(MECHANISM.search(chunk)) or not ABSTRACT.search(chunk)
+        actions.append(CodedAction(
+            id=f"a{n}", start=a, end=b, text=chunk, theme=assignment.theme,
+            orientation=assignment.orientation, horizon=h, code=assignment.code,
+            confidence=assignment.confidence, headings=seg.headings, concrete=concrete,
+            cues=assignment.cues,
+        ))
+    return PlanAnalysis(text=text, title=title, actions=tuple(actions), segments=tuple(segments), base_year=base_year)

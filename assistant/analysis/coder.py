@@ -1,0 +1,251 @@
+"""Code each action: theme, orientation, code id and confidence.
+
+A small learned model: multinomial logistic regression over the action's MiniLM sentence
+embedding plus cue-phrase features (one per theme x orientation cell). It is trained on the
+coding scheme itself — each code's examples, near misses (as examples of the code they belong
+to), cue phrases and definition — so it generalises from the scheme, not from any one plan.
+Training is reproducible (``assistant coder train``) and the weights ship in the package.
+Inference is numpy only, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..domain import ORIENTATIONS, THEMES, Orientation, Theme
+from ..errors import ConfigError
+from ..knowledge import Corpus
+from .cues import CuePattern, compile_cue
+
+__all__ = ["CodeAssignment", "Coder", "CoderModel", "train_coder"]
+
+CELLS: tuple[tuple[Theme, Orientation], ...] = tuple((t, o) for t in THEMES for o in ORIENTATIONS)
+SHIPPED_MODEL = Path(__file__).resolve().parent / "data" / "coder.npz"
+EMBEDDER = "onnx-minilm"
+CUE_WEIGHT = 1.0
+
+HEADING_THEMES: dict[Theme, re.Pattern[str]] = {
+    "leadership": re.compile(r"\b(leadership|leaders?|governance|accountab\w*|board)\b", re.I),
+    "strategy": re.compile(r"\b(strategy|strategic|vision|outcomes?|measures?|metrics?|performance|"
+                           r"finance|financial|savings|evaluation|kpis?|targets?|programme management|delivery)\b", re.I),
+    "structure": re.compile(r"\b(structures?|organisation(?:al)?|estates?|digital|it|technology|data|"
+                            r"records?|budgets?|contracts?|commissioning|pathways?|services?|teams?|model)\b", re.I),
+    "people": re.compile(r"\b(people|workforce|staff|culture|engagement|training|learning|development|"
+                         r"communities|community|service users?|patients?|carers?|co-?production|od)\b", re.I),
+}
+
+
+def framework_fingerprint(corpus: Corpus) -> str:
+    h = hashlib.sha256()
+    for code in sorted(corpus.codes.values(), key=lambda c: c.id):
+        h.update(code.model_dump_json().encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CodeAssignment:
+    theme: Theme
+    orientation: Orientation
+    code: str
+    confidence: float
+    cues: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CoderModel:
+    classes: tuple[str, ...]
+    weights: NDArray[np.float64]  # [features, classes]
+    bias: NDArray[np.float64]  # [classes]
+    fingerprint: str
+    embedder: str
+    meta: dict[str, Any]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path,
+            weights=self.weights.astype(np.float32),
+            bias=self.bias.astype(np.float32),
+            header=np.frombuffer(json.dumps({
+                "classes": list(self.classes), "fingerprint": self.fingerprint,
+                "embedder": self.embedder, "meta": self.meta,
+            }).encode(), dtype=np.uint8),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> CoderModel:
+        with np.load(path) as data:
+            header = json.loads(bytes(data["header"]).decode())
+            return cls(
+                classes=tuple(header["classes"]),
+                weights=data["weights"].astype(np.float64),
+                bias=data["bias"].astype(np.float64),
+                fingerprint=header["fingerprint"],
+                embedder=header["embedder"],
+                meta=header.get("meta", {}),
+            )
+
+
+class _Features:
+    """Embedding + cue-cell features for texts; shared by training and inference."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        from ..retrieval.embeddings import get_embedder
+
+        self.embedder = get_embedder(EMBEDDER)
+        self.cell_cues: list[list[CuePattern]] = []
+        self.code_cues: dict[str, list[CuePattern]] = {}
+        for theme, orientation in CELLS:
+            patterns = []
+            for code in corpus.codes.values():
+                if code.theme == theme and code.orientation == orientation:
+                    compiled = [compile_cue(c) for c in code.cues]
+                    self.code_cues[code.id] = compiled
+                    patterns.extend(compiled)
+            self.cell_cues.append(patterns)
+
+    def cue_matrix(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        out = np.zeros((len(texts), len(CELLS)))
+        for i, text in enumerate(texts):
+            lowered = text.lower()
+            for j, patterns in enumerate(self.cell_cues):
+                hits = 0.0
+                for cue in patterns:
+                    m = cue.pattern.search(lowered)
+                    if m:
+                        hits += 1.0 + 0.25 * min(len(cue.phrase.split()) - 1, 3)
+                out[i, j] = min(hits, 3.0)
+        return out * CUE_WEIGHT
+
+    def __call__(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        if not texts:
+            return np.zeros((0, self.embedder.dimension + len(CELLS)))
+        emb = self.embedder.embed(list(texts)).astype(np.float64)
+        return np.hstack([emb, self.cue_matrix(texts)])
+
+
+def _training_examples(corpus: Corpus) -> tuple[list[str], list[str], list[float]]:
+    texts: list[str] = []
+    labels: list[str] = []
+    weights: list[float] = []
+    for code in sorted(corpus.codes.values(), key=lambda c: c.id):
+        for ex in code.examples:
+            texts.append(ex)
+            labels.append(code.id)
+            weights.append(1.0)
+        for nm in code.near_misses:
+            if nm.belongs_to in corpus.codes:
+                texts.append(nm.text)
+                labels.append(nm.belongs_to)
+                weights.append(1.0)
+        for cue in code.cues:
+            texts.append(cue)
+            labels.append(code.id)
+            weights.append(0.35)
+        texts.append(f"{code.label}. {code.definition}")
+        labels.append(code.id)
+        weights.append(0.6)
+    return texts, labels, weights
+
+
+def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (), c: float = 4.0) -> CoderModel:
+    """Fit the coder on the scheme (plus optional extra (text, code id) pairs). Needs scikit-learn."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as exc:
+        raise ConfigError("Training the coder needs scikit-learn.",
+                          hint='pip install "transformation-advisor[dev]"') from exc
+    texts, labels, weights = _training_examples(corpus)
+    for text, code_id in extra:
+        if code_id not in corpus.codes:
+            raise ConfigError(f"Training example names unknown code {code_id!r}.")
+        texts.append(text)
+        labels.append(code_id)
+        weights.append(1.0)
+    features = _Features(corpus)
+    x = features(texts)
+    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
+    clf.fit(x, labels, sample_weight=np.asarray(weights))
+    return CoderModel(
+        classes=tuple(str(k) for k in clf.classes_),
+        weights=clf.coef_.T.copy(),
+        bias=clf.intercept_.copy(),
+        fingerprint=framework_fingerprint(corpus),
+        embedder=EMBEDDER,
+        meta={"examples": len(texts), "extra": len(extra), "C": c},
+    )
+
+
+class Coder:
+    """Codes action texts with a trained model; see the module docstring."""
+
+    def __init__(self, corpus: Corpus, model: CoderModel | None = None, model_path: Path | None = None) -> None:
+        self.corpus = corpus
+        if model is None:
+            model = self._find_model(corpus, model_path)
+        self.model = model
+        self.features = _Features(corpus)
+        self.class_theme = np.array([THEMES.index(c.split(".")[0]) for c in model.classes])
+        self.class_orient = np.array([ORIENTATIONS.index(c.split(".")[1]) for c in model.classes])
+
+    @staticmethod
+    def _find_model(corpus: Corpus, model_path: Path | None) -> CoderModel:
+        from ..settings import get_settings
+
+        fingerprint = framework_fingerprint(corpus)
+        candidates = [model_path] if model_path else [
+            get_settings().home / "coder" / "coder.npz", SHIPPED_MODEL,
+        ]
+        for path in candidates:
+            if path is not None and path.exists():
+                model = CoderModel.load(path)
+                if model.fingerprint == fingerprint:
+                    return model
+        raise ConfigError(
+            "The coder's trained model does not match this corpus's codes.",
+            hint="Run `assistant coder train` to fit it to the corpus in use.",
+        )
+
+    def code(self, texts: Sequence[str], headings: Sequence[Sequence[str]] | None = None) -> list[CodeAssignment]:
+        if not texts:
+            return []
+        x = self.features(texts)
+        logits = x @ self.model.weights + self.model.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        out = []
+        for i, text in enumerate(texts):
+            p = probs[i]
+            theme_p = np.array([p[self.class_theme == t].sum() for t in range(len(THEMES))])
+            if headings is not None:
+                prior = np.ones(len(THEMES))
+                for h in list(headings[i])[-2:]:
+                    for t, theme in enumerate(THEMES):
+                        if HEADING_THEMES[theme].search(h):
+                            prior[t] += 0.35
+                theme_p = theme_p * prior
+                theme_p /= theme_p.sum()
+            cell_p = np.zeros((len(THEMES), len(ORIENTATIONS)))
+            for k in range(len(p)):
+                cell_p[self.class_theme[k], self.class_orient[k]] += p[k]
+            cell_p = cell_p / cell_p.sum(axis=1, keepdims=True).clip(1e-12) * theme_p[:, None]
+            t, o = np.unravel_index(int(np.argmax(cell_p)), cell_p.shape)
+            in_cell = [k for k in range(len(p)) if self.class_theme[k] == t and self.class_orient[k] == o]
+            best = max(in_cell, key=lambda k: p[k])
+            code_id = self.model.classes[best]
+            cues = tuple(c.phrase for c in self.features.code_cues.get(code_id, []) if c.pattern.search(text))
+            out.append(CodeAssignment(
+                theme=THEMES[int(t)], orientation=ORIENTATIONS[int(o)], code=code_id,
+                confidence=round(float(cell_p[t, o]), 3), cues=cues,
+            ))
+        return out

@@ -1,0 +1,364 @@
+"""Balance profile, the nine pattern detectors, and the verdict.
+
+Each detector reads the coded actions (and, for rhetoric, the plan's non-action text) and
+returns a Detection that points at actions and quotes the plan verbatim. The wording of
+findings is the composer's job; detectors only say what was found and where.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..domain import HORIZONS, ORIENTATIONS, THEMES, Balance, FindingKind, Severity, Theme, ThemeCounts
+from .actions import CodedAction, PlanAnalysis
+
+__all__ = ["DETECTORS", "Detection", "Quote", "VerdictFacts", "balance_of", "detect", "verdict_of"]
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    start: int
+    action_id: str | None
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: FindingKind
+    theme: Theme | None
+    quotes: tuple[Quote, ...]
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def action_ids(self) -> list[str]:
+        return [q.action_id for q in self.quotes if q.action_id]
+
+
+def _q(action: CodedAction) -> Quote:
+    return Quote(action.text, action.start, action.id)
+
+
+def _pattern_quote(analysis: PlanAnalysis, pattern: re.Pattern[str], limit: int = 2) -> list[Quote]:
+    """Quotes of whole sentences (actions or not) that match a pattern, in plan order."""
+    out: list[Quote] = []
+    by_start = {a.start: a for a in analysis.actions}
+    for seg in analysis.segments:
+        if seg.kind == "heading":
+            continue
+        if pattern.search(seg.text):
+            action = by_start.get(seg.start)
+            out.append(Quote(seg.text, seg.start, action.id if action else None))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def balance_of(actions: Sequence[CodedAction]) -> Balance:
+    themes = {t: {o: 0 for o in ORIENTATIONS} for t in THEMES}
+    horizon = dict.fromkeys(HORIZONS, 0)
+    for a in actions:
+        themes[a.theme][a.orientation] += 1
+        horizon[a.horizon] += 1
+    coded = len(actions)
+    relational = sum(1 for a in actions if a.relational)
+    neglected: list[Theme] = [t for t in THEMES if themes[t]["relational"] + themes[t]["work_process"] == 0]
+    return Balance(
+        relational_share=round(relational / coded, 3) if coded else 0.0,
+        themes={t: ThemeCounts(**themes[t]) for t in THEMES},
+        horizon=horizon,  # type: ignore[arg-type]
+        neglected_themes=neglected,
+    )
+
+
+def _code_in(action: CodedAction, *prefixes: str) -> bool:
+    return action.code.startswith(prefixes)
+
+
+PM = re.compile(
+    r"\b(pmo|programme management office|project management office|raid\b|raid logs?|gantt|gateway reviews?|"
+    r"gateways?|highlight reports?|project plans?|programme plans?|delivery plans?|programme boards?|"
+    r"project boards?|milestone (?:plans?|trackers?|charts?)|trackers?|dashboards?|rag[\s-]rat\w*|"
+    r"benefits realisation|project initiation documents?|pid\b|workstream leads?|programme office|"
+    r"delivery unit|performance reports?|assurance framework|risk registers?|critical path)\b",
+    re.I,
+)
+BIG_STRUCTURE = (
+    "structure.structural.merger-and-organisational-form",
+    "structure.structural.pooled-budgets",
+    "structure.structural.contracts-and-commissioning",
+    "structure.structural.shared-records-and-it",
+    "structure.structural.co-location-and-estates",
+    "leadership.structural.boards-and-committees",
+)
+BIG_STRUCTURE_WORDS = re.compile(
+    r"\b(merge[rd]?|merging|single organisation|new (?:organisation|board|trust|body|entity|committee)|"
+    r"pooled? (?:budgets?|funds?)|section 75|better care fund|lead commissioning|alliance contract|"
+    r"shared (?:care )?records?|electronic (?:health|patient) records?|epr|ehr|interoperab\w+|"
+    r"co-?locat\w+|hub|integrated care board|joint committee|restructur\w+)\b",
+    re.I,
+)
+ENGAGE = re.compile(
+    r"\b(inform(?:ed|ing)?|consult(?:ed|ing|ation)?s?|engage(?:d|ment)?|brief(?:ed|ings?)?|communicat\w+|"
+    r"newsletters?|roadshows?|listening (?:events?|exercises?)|feedback|surveys?|keep \w+ (?:informed|updated)|"
+    r"updates?|cascade\w*|awareness|town halls?|drop-in|focus groups?|questionnaires?|webinars?|"
+    r"share (?:the|our) plans?|tell)\b",
+    re.I,
+)
+PEOPLE_WORDS = re.compile(
+    r"\b(staff|workforce|colleagues|employees|teams?|service users?|patients?|carers?|public|residents?|"
+    r"communit(?:y|ies)|citizens?|people who use|families|whānau|clients?|unions?|stakeholders?|members)\b",
+    re.I,
+)
+CO_PRODUCE = re.compile(
+    r"\b(co-?produc\w+|co-?design\w*|co-?creat\w+|experience[\s-]based co-?design|ebcd|lived experience|"
+    r"experts? by experience|equal partners?|design (?:team|group) (?:of|with|including)|"
+    r"(?:patients?|service users?|carers?|residents?|people) (?:will )?(?:sit|sitting) on|co-?chair\w*|"
+    r"people who use services (?:will )?(?:design|lead|shape)|citizens'? (?:panel|jury|assembly)|"
+    r"user[\s-]led|community[\s-]led|peer (?:leaders?|researchers?)|whānau[\s-]led)\b",
+    re.I,
+)
+CULTURE_CLAIM = re.compile(
+    r"\b(culture|cultural change|transform\w*|ways? of working|behaviours?|relationships?|trust|"
+    r"integrat\w+|one team|collaborat\w+|system change|whole[\s-]system)\b",
+    re.I,
+)
+SUSTAIN = re.compile(
+    r"\b(sustain\w*|beyond (?:the )?(?:programme|project|pilot|funding)|long[\s-]term|ten[\s-]year|10[\s-]year|"
+    r"five[\s-]year|5[\s-]year|decade|business as usual|recurrent\w*|permanent\w*|enduring|over (?:the next )?"
+    r"(?:\w+ )?years|by 20[3-5]\d|mainstream\w*|embed\w* (?:into|in) (?:core|business))\b",
+    re.I,
+)
+TRAINING = re.compile(
+    r"\b(train(?:ing|ed)?|e-?learning|mandatory|induction|competenc\w+|upskill\w*|course|module|"
+    r"certif\w+|skills? (?:programme|development)|learning (?:package|module))\b",
+    re.I,
+)
+JOINT_LEARNING = re.compile(
+    r"\b(interprofessional|inter-professional|multi-?professional learning|multidisciplinary learning|"
+    r"joint (?:learning|training|education|development|induction|workshops?|sessions?)|learn(?:ing)? together|"
+    r"shared learning|learning sets?|action learning|shadowing|rotations?|schwartz rounds?|reflective practice|"
+    r"communit(?:y|ies) of practice|peer learning|cross-(?:organisational|professional) learning|"
+    r"simulation (?:with|across))\b",
+    re.I,
+)
+METRIC = re.compile(
+    r"\b(kpis?|key performance indicators?|targets?|metrics?|measure[sd]?|measurement|indicators?|dashboards?|"
+    r"scorecards?|reduc\w+ .{0,60}?by \d+|\d+\s*%|per ?cent|length of stay|admissions?|delayed (?:transfers|discharges)|"
+    r"occupancy|waiting (?:times?|lists?)|savings?|cost per|activity|throughput|performance|benchmark\w*)\b",
+    re.I,
+)
+RELATIONAL_MEASURE = re.compile(
+    r"\b(relational coordination|rc survey|staff (?:experience|wellbeing|well-being|engagement score|survey)|"
+    r"(?:patient|user|service user|carer|people's|resident|client|whānau) (?:experience|reported|satisfaction|feedback)|"
+    r"experience measures?|prems?|proms?|what matters|i statements|wellbeing|well-being|psychological safety|"
+    r"team climate|quality of relationships|relationships? (?:survey|measures?|between)|trust (?:survey|scores?)|"
+    r"people (?:tell us|say)|stories|narrative|friends and family test|turnover|retention|sickness absence|"
+    r"joy in work|burnout)\b",
+    re.I,
+)
+RHETORIC = re.compile(
+    r"\b(culture|cultures|trust|collaborat\w+|partnership(?: working)?|one team|together|relationships?|"
+    r"compassion\w*|person[\s-]centred|people[\s-]centred|values?|shared vision|joined[\s-]up|seamless|"
+    r"empower\w*|co-?operation|inclusive|kindness|respect|whole[\s-]system|system working|integrated culture)\b",
+    re.I,
+)
+SUPPORT = re.compile(
+    r"\b(protected time|backfill\w*|funded|funding|budgets?|invest\w*|£\s?\d|€\s?\d|\$\s?\d|posts?|roles?|"
+    r"appoint\w*|recruit\w*|job descriptions?|governance|steering group|board|committee|terms of reference|"
+    r"information[\s-]sharing|data[\s-]sharing|shared records?|care records?|it system|digital|contract\w*|"
+    r"agreements?|rota\w*|job plans?|accountab\w+|reporting|resourc\w+)\b",
+    re.I,
+)
+
+
+def _structural(analysis: PlanAnalysis) -> list[CodedAction]:
+    return [a for a in analysis.actions if a.orientation == "structural"]
+
+
+def _concrete_relational(analysis: PlanAnalysis, themes: Iterable[str] = THEMES) -> list[CodedAction]:
+    wanted = set(themes)
+    return [a for a in analysis.actions if a.relational and a.concrete and a.theme in wanted]
+
+
+def detect_pm_as_product(analysis: PlanAnalysis) -> Detection | None:
+    pm = [a for a in analysis.actions if a.orientation == "structural" and (
+        _code_in(a, "strategy.structural.programme-management-office", "strategy.structural.milestone-plans",
+                 "strategy.structural.performance-dashboards") or PM.search(a.text))]
+    pm = [a for a in pm if PM.search(a.text) or _code_in(a, "strategy.structural.programme-management-office")]
+    relational = _concrete_relational(analysis)
+    if not pm:
+        return None
+    if len(pm) >= 2 and len(pm) >= len(relational) or (len(pm) >= 1 and not relational):
+        return Detection("pm-as-product", "strategy", tuple(_q(a) for a in pm[:3]),
+                         {"pm_actions": len(pm), "relational_actions": len(relational)})
+    return None
+
+
+def detect_structure_without_relationship(analysis: PlanAnalysis) -> Detection | None:
+    big = [a for a in analysis.actions if a.orientation == "structural" and (
+        _code_in(a, *BIG_STRUCTURE) or (BIG_STRUCTURE_WORDS.search(a.text) and a.theme in ("structure", "leadership")))]
+    if not big:
+        return None
+    mechanisms = _concrete_relational(analysis, ("structure", "people", "leadership"))
+    if not mechanisms or len(big) >= 3 * len(mechanisms) + 2:
+        theme: Theme = "structure" if any(a.theme == "structure" for a in big) else big[0].theme
+        return Detection("structure-without-relationship", theme, tuple(_q(a) for a in big[:3]),
+                         {"structural_changes": len(big), "relational_mechanisms": len(mechanisms)})
+    return None
+
+
+def detect_leadership_as_governance(analysis: PlanAnalysis) -> Detection | None:
+    lead = [a for a in analysis.actions if a.theme == "leadership"]
+    structural = [a for a in lead if a.orientation == "structural"]
+    relational = [a for a in lead if a.relational and a.concrete]
+    if structural and not relational:
+        return Detection("leadership-as-governance", "leadership", tuple(_q(a) for a in structural[:3]),
+                         {"governance_actions": len(structural)})
+    return None
+
+
+def detect_tokenistic_engagement(analysis: PlanAnalysis) -> Detection | None:
+    if CO_PRODUCE.search(analysis.text):
+        return None
+    hits = [a for a in analysis.actions if ENGAGE.search(a.text) and PEOPLE_WORDS.search(a.text)
+            and not JOINT_LEARNING.search(a.text)]
+    if not hits:
+        return None
+    return Detection("tokenistic-engagement", "people", tuple(_q(a) for a in hits[:3]), {"engagement_actions": len(hits)})
+
+
+def detect_short_horizon(analysis: PlanAnalysis) -> Detection | None:
+    actions = analysis.actions
+    short = [a for a in actions if a.horizon == "short_term"]
+    long = [a for a in actions if a.horizon == "long_term"]
+    if len(short) < 2 or long or SUSTAIN.search(analysis.text):
+        return None
+    if not CULTURE_CLAIM.search(analysis.text):
+        return None
+    if len(short) < max(2, 0.25 * len(actions)):
+        return None
+    quotes = [_q(a) for a in short if CULTURE_CLAIM.search(a.text)][:1] + [_q(a) for a in short][:2]
+    seen: set[int] = set()
+    unique = tuple(q for q in quotes if not (q.start in seen or seen.add(q.start)))  # type: ignore[func-returns-value]
+    return Detection("short-horizon", "strategy", unique, {"short_term": len(short), "long_term": 0})
+
+
+def detect_training_as_compliance(analysis: PlanAnalysis) -> Detection | None:
+    training = [a for a in analysis.actions if a.theme == "people" and (
+        a.code == "people.structural.system-training" or (TRAINING.search(a.text) and a.orientation == "structural"))]
+    training = [a for a in training if TRAINING.search(a.text) or a.code == "people.structural.system-training"]
+    if not training:
+        return None
+    joint = [a for a in analysis.actions if JOINT_LEARNING.search(a.text) or a.code == "people.relational.interprofessional-learning"]
+    if joint:
+        return None
+    return Detection("training-as-compliance", "people", tuple(_q(a) for a in training[:3]), {"training_actions": len(training)})
+
+
+def detect_metrics_only_structural(analysis: PlanAnalysis) -> Detection | None:
+    metrics = [a for a in analysis.actions if a.orientation == "structural" and (
+        _code_in(a, "strategy.structural.targets-and-kpis", "strategy.structural.performance-dashboards")
+        or (METRIC.search(a.text) and a.theme == "strategy"))]
+    metrics = [a for a in metrics if METRIC.search(a.text)]
+    if not metrics:
+        return None
+    if RELATIONAL_MEASURE.search(analysis.text) or any(
+            a.code in ("strategy.relational.relational-outcome-measures", "people.relational.relational-coordination-mapping")
+            for a in analysis.actions):
+        return None
+    return Detection("metrics-only-structural", "strategy", tuple(_q(a) for a in metrics[:3]), {"metric_actions": len(metrics)})
+
+
+def detect_relational_rhetoric(analysis: PlanAnalysis) -> Detection | None:
+    rhetoric_segments = [s for s in analysis.segments if s.kind != "heading" and RHETORIC.search(s.text)]
+    mentions = sum(len(RHETORIC.findall(s.text)) for s in rhetoric_segments)
+    concrete = _concrete_relational(analysis)
+    abstract = [a for a in analysis.actions if a.relational and not a.concrete]
+    structural = _structural(analysis)
+    if mentions < 3 or not structural:
+        return None
+    if len(concrete) <= 1 and len(concrete) < len(structural) / 3 or (abstract and len(abstract) >= len(concrete) and len(concrete) <= 2):
+        quotes: list[Quote] = [_q(a) for a in abstract[:2]]
+        by_start = {a.start: a for a in analysis.actions}
+        for s in rhetoric_segments:
+            if len(quotes) >= 2:
+                break
+            if s.start not in {q.start for q in quotes}:
+                action = by_start.get(s.start)
+                quotes.append(Quote(s.text, s.start, action.id if action else None))
+        return Detection("relational-rhetoric", None, tuple(quotes),
+                         {"mentions": mentions, "concrete_mechanisms": len(concrete)})
+    return None
+
+
+def detect_relational_without_structure(analysis: PlanAnalysis) -> Detection | None:
+    actions = analysis.actions
+    relational = [a for a in actions if a.relational]
+    if len(relational) < 3 or len(relational) < 0.6 * len(actions):
+        return None
+    supporting = [a for a in actions if SUPPORT.search(a.text) and (a.orientation == "structural" or a.theme in ("structure", "leadership"))]
+    if len(supporting) >= 2:
+        return None
+    return Detection("relational-without-structure", None, tuple(_q(a) for a in relational[:3]),
+                     {"relational_actions": len(relational), "supporting_actions": len(supporting)})
+
+
+DETECTORS: dict[FindingKind, Callable[[PlanAnalysis], Detection | None]] = {
+    "pm-as-product": detect_pm_as_product,
+    "structure-without-relationship": detect_structure_without_relationship,
+    "leadership-as-governance": detect_leadership_as_governance,
+    "tokenistic-engagement": detect_tokenistic_engagement,
+    "short-horizon": detect_short_horizon,
+    "training-as-compliance": detect_training_as_compliance,
+    "metrics-only-structural": detect_metrics_only_structural,
+    "relational-rhetoric": detect_relational_rhetoric,
+    "relational-without-structure": detect_relational_without_structure,
+}
+
+STRUCTURAL_KINDS = {
+    "pm-as-product", "structure-without-relationship", "leadership-as-governance", "tokenistic-engagement",
+    "training-as-compliance", "metrics-only-structural", "relational-rhetoric",
+}
+
+
+def detect(analysis: PlanAnalysis) -> list[Detection]:
+    out = []
+    for detector in DETECTORS.values():
+        found = detector(analysis)
+        if found is not None and found.quotes:
+            out.append(found)
+    return out
+
+
+@dataclass(frozen=True)
+class VerdictFacts:
+    structural_overuse: bool
+    severity: Severity
+    relational_share: float
+    effective_share: float
+    structural_findings: int
+
+
+def verdict_of(analysis: PlanAnalysis, balance: Balance, detections: Sequence[Detection]) -> VerdictFacts:
+    actions = analysis.actions
+    n = len(actions)
+    concrete = sum(1 for a in actions if a.relational and a.concrete)
+    effective = concrete / n if n else 0.0
+    structural_findings = sum(1 for d in detections if d.kind in STRUCTURAL_KINDS)
+    structural = sum(1 for a in actions if a.orientation == "structural")
+    overuse = n > 0 and structural >= 2 and (
+        effective < 0.3 or (effective < 0.4 and structural_findings >= 3)
+    )
+    if any(d.kind == "relational-without-structure" for d in detections):
+        overuse = False
+    if not overuse:
+        severity: Severity = "none"
+    elif effective < 0.08 and structural_findings >= 3:
+        severity = "severe"
+    elif effective < 0.18:
+        severity = "marked"
+    else:
+        severity = "mild"
+    return VerdictFacts(overuse, severity, balance.relational_share, round(effective, 3), structural_findings)
