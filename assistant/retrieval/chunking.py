@@ -175,7 +175,10 @@ def _theme_label(framework: Framework, theme: str) -> str:
 
 
 def _orientation_label(framework: Framework, orientation: str) -> str:
-    return next((o.label for o in framework.orientations if o.id == orientation), orientation.replace("_", " "))
+    return next(
+        (o.label for o in framework.orientations if o.id == orientation),
+        orientation.replace("_", " "),
+    )
 
 
 def _case_sections(body: str) -> Iterator[tuple[str, str]]:
@@ -197,17 +200,30 @@ def _case_sections(body: str) -> Iterator[tuple[str, str]]:
         yield heading, "\n".join(lines).strip()
 
 
-def case_chunks(case: Case, codes: Mapping[str, Code], framework: Framework, max_chars: int) -> Iterator[Chunk]:
+def case_chunks(
+    case: Case, codes: Mapping[str, Code], framework: Framework, max_chars: int
+) -> Iterator[Chunk]:
     doc_id = case.ref_id
     themes = tuple(case.themes)
 
     def base(
-        slug: str, section: str, themes: tuple[str, ...] = themes, orientation: str | None = None,
+        slug: str,
+        section: str,
+        themes: tuple[str, ...] = themes,
+        orientation: str | None = None,
         extra: Mapping[str, MetadataValue] | None = None,
     ) -> Chunk:
         return Chunk(
-            id=f"{doc_id}#{slug}", doc_id=doc_id, kind="case", title=case.name, section=section, text="",
-            themes=themes, country=case.country, confidence=case.confidence, orientation=orientation,
+            id=f"{doc_id}#{slug}",
+            doc_id=doc_id,
+            kind="case",
+            title=case.name,
+            section=section,
+            text="",
+            themes=themes,
+            country=case.country,
+            confidence=case.confidence,
+            orientation=orientation,
             extra=extra or {},
         )
 
@@ -222,25 +238,39 @@ def case_chunks(case: Case, codes: Mapping[str, Code], framework: Framework, max
         coding = case.coding.get(theme)
         if coding is None:
             continue
-        for orientation, notes in (("structural", coding.structural), ("relational", coding.relational)):
+        for orientation, notes in (
+            ("structural", coding.structural),
+            ("relational", coding.relational),
+        ):
             if not notes:
                 continue
             lines = []
             for note in notes:
                 code = codes.get(note.code)
-                label = code.label if code is not None else note.code.rsplit(".", 1)[-1].replace("-", " ")
+                label = (
+                    code.label
+                    if code is not None
+                    else note.code.rsplit(".", 1)[-1].replace("-", " ")
+                )
                 lines.append(f"- {note.note} ({label})")
             section = f"{_theme_label(framework, theme)}, {_orientation_label(framework, orientation).lower()} actions"
             chunk = base(
-                f"{theme}-{orientation}", section, themes=(theme,), orientation=orientation,
+                f"{theme}-{orientation}",
+                section,
+                themes=(theme,),
+                orientation=orientation,
                 extra={"codes": ",".join(sorted({n.code for n in notes}))},
             )
             yield from _emit(chunk, "\n".join(lines), max_chars, part_sep="-")
 
-    outcomes = "Outcomes:\n" + _bullets(
-        [o.claim + ("" if o.confirmed else " (unconfirmed)") for o in case.outcomes]
-    ) + f"\nSustainment: {case.sustainment}"
-    yield from _emit(base("outcomes", "Outcomes and sustainment"), outcomes, max_chars, part_sep="-")
+    outcomes = (
+        "Outcomes:\n"
+        + _bullets([o.claim + ("" if o.confirmed else " (unconfirmed)") for o in case.outcomes])
+        + f"\nSustainment: {case.sustainment}"
+    )
+    yield from _emit(
+        base("outcomes", "Outcomes and sustainment"), outcomes, max_chars, part_sep="-"
+    )
 
     seen: set[str] = {"overview", "outcomes"}
     for heading, text in _case_sections(case.body):
@@ -260,8 +290,13 @@ def intervention_chunks(item: Intervention, max_chars: int) -> Iterator[Chunk]:
         f"Pitfalls:\n{_bullets(item.pitfalls)}"
     )
     base = Chunk(
-        id=f"intervention:{item.id}", doc_id=f"intervention:{item.id}", kind="intervention",
-        title=item.title, section="", text="", themes=tuple(item.themes),
+        id=f"intervention:{item.id}",
+        doc_id=f"intervention:{item.id}",
+        kind="intervention",
+        title=item.title,
+        section="",
+        text="",
+        themes=tuple(item.themes),
         extra={"answers": ",".join(item.answers)},
     )
     yield from _emit(base, body, max_chars, part_sep="#part-")
@@ -275,8 +310,14 @@ def code_chunks(code: Code, framework: Framework, max_chars: int) -> Iterator[Ch
         f"Examples:\n{_bullets(code.examples)}"
     )
     base = Chunk(
-        id=f"code:{code.id}", doc_id=f"code:{code.id}", kind="code", title=code.label, section="",
-        text="", themes=(code.theme,), orientation=code.orientation,
+        id=f"code:{code.id}",
+        doc_id=f"code:{code.id}",
+        kind="code",
+        title=code.label,
+        section="",
+        text="",
+        themes=(code.theme,),
+        orientation=code.orientation,
     )
     yield from _emit(base, body, max_chars, part_sep="#part-")
 
@@ -285,7 +326,12 @@ def reference_chunks(ref: ReferenceEntry, max_chars: int) -> Iterator[Chunk]:
     year = f", {ref.year}" if ref.year else ""
     body = f"{ref.authors}{year}. {ref.summary}"
     base = Chunk(
-        id=ref.id, doc_id=ref.id, kind="reference", title=ref.title, section="", text="",
+        id=ref.id,
+        doc_id=ref.id,
+        kind="reference",
+        title=ref.title,
+        section="",
+        text="",
         extra={"reference_kind": ref.kind},
     )
     yield from _emit(base, body, max_chars, part_sep="#part-")

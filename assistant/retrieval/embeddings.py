@@ -147,7 +147,8 @@ class OnnxMiniLMEmbedder:
                 tokenizer = Tokenizer.from_file(str(tokenizer_path))
             except Exception as exc:
                 raise StoreUnavailableError(
-                    f"Cannot read the embedding tokenizer {tokenizer_path}: {exc}", hint=_REINSTALL_HINT
+                    f"Cannot read the embedding tokenizer {tokenizer_path}: {exc}",
+                    hint=_REINSTALL_HINT,
                 ) from exc
             # The shipped tokenizer.json pads every input to 128; pad to the longest instead.
             tokenizer.enable_truncation(max_length=self.max_tokens)
@@ -182,7 +183,10 @@ class OnnxMiniLMEmbedder:
         return out
 
     def _embed_batch(
-        self, session: onnxruntime.InferenceSession, tokenizer: tokenizers.Tokenizer, batch: list[str]
+        self,
+        session: onnxruntime.InferenceSession,
+        tokenizer: tokenizers.Tokenizer,
+        batch: list[str],
     ) -> Vectors:
         encodings = tokenizer.encode_batch(batch)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -341,7 +345,10 @@ def _resolve(spec: str) -> Embedder:
     name, sep, arg = spec.partition(":")
     entry = _PROVIDERS.get(name)
     if entry is None or (entry[0] and not sep) or (not entry[0] and sep):
-        known = [f"{n}:{arg}" if takes and arg else (f"{n}:<model>" if takes else n) for n, (takes, _) in _PROVIDERS.items()]
+        known = [
+            f"{n}:{arg}" if takes and arg else (f"{n}:<model>" if takes else n)
+            for n, (takes, _) in _PROVIDERS.items()
+        ]
         if entry is not None and entry[0]:
             raise ConfigError(
                 f"The embedding provider {name!r} needs a model after ':'.",

@@ -24,17 +24,104 @@ __all__ = ["LexicalIndex", "StoredChunk", "stem", "tokenize"]
 
 FORMAT_VERSION = 1
 _STOPWORDS = frozenset(
-    """a an and are as at be but by for if in into is it no not of on or such that the their then there
-    these they this to was will with we our us its from has have had been were which who whom what when
-    where how can could would should may might do does did so than too very also each any all""".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+        "we",
+        "our",
+        "us",
+        "its",
+        "from",
+        "has",
+        "have",
+        "had",
+        "been",
+        "were",
+        "which",
+        "who",
+        "whom",
+        "what",
+        "when",
+        "where",
+        "how",
+        "can",
+        "could",
+        "would",
+        "should",
+        "may",
+        "might",
+        "do",
+        "does",
+        "did",
+        "so",
+        "than",
+        "too",
+        "very",
+        "also",
+        "each",
+        "any",
+        "all",
+    ]
 )
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 # (suffix, replacement), longest first; a match with too short a stem is skipped.
 _SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("izations", "iz"), ("ization", "iz"), ("ational", "at"), ("ations", "at"), ("ation", "at"),
-    ("ators", "at"), ("ator", "at"), ("nesses", ""), ("ness", ""), ("ments", ""), ("ment", ""),
-    ("ities", ""), ("ity", ""), ("sses", "ss"), ("ss", "ss"), ("ings", ""), ("ing", ""), ("ies", "y"),
-    ("ied", "y"), ("ers", ""), ("er", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", ""),
+    ("izations", "iz"),
+    ("ization", "iz"),
+    ("ational", "at"),
+    ("ations", "at"),
+    ("ation", "at"),
+    ("ators", "at"),
+    ("ator", "at"),
+    ("nesses", ""),
+    ("ness", ""),
+    ("ments", ""),
+    ("ment", ""),
+    ("ities", ""),
+    ("ity", ""),
+    ("sses", "ss"),
+    ("ss", "ss"),
+    ("ings", ""),
+    ("ing", ""),
+    ("ies", "y"),
+    ("ied", "y"),
+    ("ers", ""),
+    ("er", ""),
+    ("ed", ""),
+    ("es", ""),
+    ("s", ""),
+    ("ly", ""),
 )
 _UNDOUBLE = frozenset("bdgmnprt")
 
@@ -50,7 +137,12 @@ def stem(word: str) -> str:
             if len(root) < 3 or (suffix == "ly" and root.endswith("i")):
                 continue
             word = root + replacement
-            if suffix in ("ing", "ings", "ed", "er", "ers") and len(word) > 3 and word[-1] == word[-2] and word[-1] in _UNDOUBLE:
+            if (
+                suffix in ("ing", "ings", "ed", "er", "ers")
+                and len(word) > 3
+                and word[-1] == word[-2]
+                and word[-1] in _UNDOUBLE
+            ):
                 word = word[:-1]
             break
     if len(word) > 3 and word.endswith("e"):
@@ -103,9 +195,13 @@ class LexicalIndex:
     def mask(self, where: dict[str, MetadataValue] | None) -> NDArray[np.bool_] | None:
         if not where:
             return None
-        return np.array([all(c.metadata.get(k) == v for k, v in where.items()) for c in self.chunks], dtype=bool)
+        return np.array(
+            [all(c.metadata.get(k) == v for k, v in where.items()) for c in self.chunks], dtype=bool
+        )
 
-    def search(self, query: str, n: int, mask: NDArray[np.bool_] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, query: str, n: int, mask: NDArray[np.bool_] | None = None
+    ) -> list[tuple[int, float]]:
         """(chunk position, score) best first; chunks with no matching term are left out."""
         if not self.chunks or n <= 0:
             return []
@@ -130,10 +226,12 @@ class LexicalIndex:
         tmp.mkdir(parents=True)
         self._model.save(str(tmp / "bm25"), show_progress=False)
         records = [
-            {"id": c.id, "text": c.text, "metadata": c.metadata, "hash": c.content_hash} for c in self.chunks
+            {"id": c.id, "text": c.text, "metadata": c.metadata, "hash": c.content_hash}
+            for c in self.chunks
         ]
         (tmp / "chunks.json").write_text(
-            json.dumps({"version": FORMAT_VERSION, "chunks": records}, ensure_ascii=False), encoding="utf-8"
+            json.dumps({"version": FORMAT_VERSION, "chunks": records}, ensure_ascii=False),
+            encoding="utf-8",
         )
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -152,7 +250,9 @@ class LexicalIndex:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("version") != FORMAT_VERSION:
                 return None
-            chunks = [StoredChunk(r["id"], r["text"], r["metadata"], r["hash"]) for r in data["chunks"]]
+            chunks = [
+                StoredChunk(r["id"], r["text"], r["metadata"], r["hash"]) for r in data["chunks"]
+            ]
             import bm25s
 
             model = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)

@@ -15,7 +15,9 @@ from assistant.retrieval.embeddings import Embedder, available_providers, get_em
 def test_default_embedder_gives_normalised_float32_rows() -> None:
     embedder = get_embedder("onnx-minilm")
     assert isinstance(embedder, Embedder)
-    vectors = embedder.embed(["community nurses and social workers", "a board oversees the programme"])
+    vectors = embedder.embed(
+        ["community nurses and social workers", "a board oversees the programme"]
+    )
     assert vectors.shape == (2, embedder.dimension) == (2, 384)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -24,15 +26,19 @@ def test_default_embedder_gives_normalised_float32_rows() -> None:
 def test_embedding_does_not_depend_on_batch_neighbours() -> None:
     embedder = get_embedder("onnx-minilm")
     alone = embedder.embed(["weekly huddles between district nurses and GPs"])
-    padded = embedder.embed(
-        ["weekly huddles between district nurses and GPs", "x " * 300, "short"]
-    )
+    padded = embedder.embed(["weekly huddles between district nurses and GPs", "x " * 300, "short"])
     assert float(alone[0] @ padded[0]) > 0.9999
 
 
 def test_similar_texts_are_closer_than_unrelated_ones() -> None:
     e = get_embedder("onnx-minilm")
-    a, b, c = e.embed(["care coordinator who links health and social care", "a link worker spanning health and social services", "quarterly financial audit of the estate"])
+    a, b, c = e.embed(
+        [
+            "care coordinator who links health and social care",
+            "a link worker spanning health and social services",
+            "quarterly financial audit of the estate",
+        ]
+    )
     assert a @ b > a @ c + 0.2
 
 
