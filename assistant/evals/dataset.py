@@ -16,7 +16,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..domain import FindingKind, Horizon, Orientation, Theme
 from ..errors import BadInputError
 
-__all__ = ["Dataset", "ExpectedFinding", "GoldAction", "Reference", "Sample", "load_dataset"]
+__all__ = [
+    "Dataset",
+    "ExpectedFinding",
+    "GoldAction",
+    "LoadedSample",
+    "Reference",
+    "Sample",
+    "find_injections",
+    "injection_spans",
+    "load_dataset",
+    "load_sample",
+    "sample_problems",
+    "without_injections",
+]
+
+# A sentence that addresses an AI reader instead of the plan's audience. Used to find injected
+# text in samples tagged ``injection`` that do not list their injections explicitly.
+INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b[^.\n]{0,80}\b(instructions?|framework|rules|prompts?|guidance|criteria)\b"
+    r"|^\s*(system|assistant|user)\s*:"
+    r"|\bAI (reviewers?|assistants?|models?|systems?)\b"
+    r"|\b(large )?language models?\b"
+    r"|\byou (must|should|will) (now )?(rate|report|say|answer|output|respond|classify)\b",
+    re.I | re.M,
+)
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.M)
 
 Tag = Literal[
     "structural-heavy",
@@ -108,6 +133,11 @@ class Sample(_Strict):
     plan_file: str | None = Field(default=None, description="A .docx/.pdf/.md beside the YAML.")
     reference: Reference
     gold_actions: list[GoldAction] = Field(default_factory=list)
+    injections: list[str] = Field(
+        default_factory=list,
+        description="Injected instructions, each an exact substring of the plan (injection samples). "
+                    "When empty, injected sentences are found by pattern.",
+    )
 
     @model_validator(mode="after")
     def _one_plan(self) -> Sample:
@@ -122,6 +152,56 @@ class LoadedSample(BaseModel):
     sample: Sample
     text: str
     path: Path
+
+
+def find_injections(text: str) -> list[tuple[int, int]]:
+    """Spans of sentences in ``text`` that look like instructions to an AI reader."""
+    spans = []
+    for m in _SENTENCE.finditer(text):
+        if INJECTION.search(m.group(0)):
+            start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+            spans.append((start, m.end()))
+    return spans
+
+
+def injection_spans(loaded: LoadedSample) -> list[tuple[int, int]]:
+    """Where the injected text sits in a sample's plan: its listed injections, else by pattern."""
+    if loaded.sample.injections:
+        spans = []
+        for inj in loaded.sample.injections:
+            at = loaded.text.find(inj)
+            if at >= 0:
+                spans.append((at, at + len(inj)))
+        return sorted(spans)
+    return find_injections(loaded.text)
+
+
+def without_injections(loaded: LoadedSample) -> tuple[str, list[str]]:
+    """The plan with its injected text removed, and the removed pieces."""
+    text, removed = loaded.text, list[str]()
+    for start, end in reversed(injection_spans(loaded)):
+        removed.insert(0, text[start:end])
+        text = text[:start] + text[end:]
+    return text, removed
+
+
+def sample_problems(loaded: LoadedSample) -> list[str]:
+    """What is wrong with a sample beyond its schema: strings that must be in the plan and are not."""
+    s, text, out = loaded.sample, loaded.text, []
+    for i, f in enumerate(s.reference.findings):
+        if f.evidence not in text:
+            out.append(f"{s.id}: reference.findings[{i}] ({f.kind}) evidence is not in the plan: {f.evidence[:70]!r}")
+    for i, g in enumerate(s.gold_actions):
+        if g.text not in text:
+            out.append(f"{s.id}: gold_actions[{i}] text is not in the plan: {g.text[:70]!r}")
+    for i, inj in enumerate(s.injections):
+        if inj not in text:
+            out.append(f"{s.id}: injections[{i}] is not in the plan: {inj[:70]!r}")
+    if "injection" in s.tags and not injection_spans(loaded):
+        out.append(f"{s.id}: tagged injection but no injected text found; list it under `injections:`")
+    if s.injections and "injection" not in s.tags:
+        out.append(f"{s.id}: lists injections but is not tagged injection")
+    return out
 
 
 class Dataset(BaseModel):
