@@ -1,0 +1,430 @@
+"""The API's logic: turn requests into calls on the core and the core's events into answers.
+
+Everything here is HTTP-free: routes.py parses requests and formats responses. The advisor and
+the conversation are synchronous (CPU work, blocking model calls); they run in worker threads.
+A streamed turn is the conversation's sync generator advanced one event at a time in a worker
+thread; when the client goes away the stream is cancelled and the generator closed, which
+stops the model call behind it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ..advice.events import Citations, CritiqueReady, Event, Notice, TextDelta, TurnDone
+from ..domain import Balance, Critique, Reference
+from ..errors import AdvisorError, UnknownIdError
+from ..reading import PlanDocument, plan_from_bytes, plan_from_text
+from ..settings import Settings, get_settings
+from .errors import UNAVAILABLE, APIError, from_advisor_error
+from .limits import ModelSlots, RateLimiter
+from .protocol import (
+    MODEL_IDS,
+    OFFLINE_MODEL_ID,
+    SERVED_MODEL_ID,
+    CaseList,
+    CaseSummary,
+    ChatAnswer,
+    FrameworkProvenance,
+    FrameworkResponse,
+    InterventionList,
+    ModelCard,
+    ModelList,
+    Readiness,
+)
+
+if TYPE_CHECKING:
+    from ..advice.advisor import Advisor
+    from ..knowledge import Corpus
+    from ..knowledge.models import Case
+
+__all__ = ["ConversationLike", "Serving", "TurnResult", "iterate_in_thread"]
+
+log = logging.getLogger("assistant.api")
+T = TypeVar("T")
+_END = object()
+WARM_UP_PLAN = "Warm-up plan\n\n- We will hold weekly huddles between district nurses and social workers.\n"
+
+
+class ConversationLike(Protocol):
+    """What the API needs of ``assistant.advice.conversation.Conversation``."""
+
+    def send(self, message: str) -> Iterator[Event]: ...
+
+
+# (advisor, earlier messages, litellm model string or '' for offline) -> a conversation to send() to
+ConversationFactory = Callable[[Any, list[dict[str, str]], str], ConversationLike]
+
+
+@functools.cache
+def _chat_model(spec: str) -> Any:
+    """One ChatModel per model string per process (litellm is imported only here, on the LLM path)."""
+    from ..advice.llm.litellm_model import get_chat_model
+
+    return get_chat_model(spec)
+
+
+def _default_conversation(advisor: Any, messages: list[dict[str, str]], model: str) -> ConversationLike:
+    from ..advice.conversation import Conversation
+
+    conversation: ConversationLike = Conversation.from_messages(
+        advisor, messages, model=_chat_model(model) if model else None)
+    return conversation
+
+
+async def iterate_in_thread(generator: Iterator[T]) -> AsyncGenerator[T, None]:
+    """Advance a sync generator in worker threads; closing or cancelling this closes the generator."""
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(next, generator, _END)
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        close = getattr(generator, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(close)
+
+
+@dataclass
+class TurnResult:
+    """A finished turn, gathered from its events."""
+
+    answer: str = ""
+    backend: str = "offline"
+    critique: Critique | None = None
+    previous_balance: Balance | None = None
+    citations: list[Reference] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.answer += event.text
+        elif isinstance(event, CritiqueReady):
+            self.critique, self.previous_balance = event.critique, event.previous
+        elif isinstance(event, Citations):
+            self.citations.extend(r for r in event.references if r.id not in {c.id for c in self.citations})
+        elif isinstance(event, Notice):
+            self.notices.append(event.message)
+        elif isinstance(event, TurnDone):
+            self.backend = event.backend
+            self.answer = event.answer or self.answer
+
+    def to_answer(self) -> ChatAnswer:
+        return ChatAnswer(answer=self.answer, backend=self.backend, critique=self.critique,
+                          previous_balance=self.previous_balance, citations=self.citations,
+                          notices=self.notices)
+
+
+def references_footer(references: Sequence[Reference]) -> str:
+    """Citations as Markdown, for faces that can only show text (OpenAI clients)."""
+    if not references:
+        return ""
+    lines = ["", "", "**Sources**", ""]
+    for ref in references:
+        lines.append(f"- [{ref.title}]({ref.source}) ({ref.id})" if ref.source else f"- {ref.title} ({ref.id})")
+    return "\n".join(lines)
+
+
+class Serving:
+    """Per-app state and logic: the advisor, limits, and the knowledge views."""
+
+    def __init__(self, settings: Settings | None = None, *, advisor: Advisor | None = None,
+                 conversation_factory: ConversationFactory | None = None) -> None:
+        self._own_settings = settings is not None
+        self.settings = settings or get_settings()
+        self._advisor = advisor
+        self._advisor_lock = threading.Lock()
+        self.load_error: AdvisorError | None = None
+        self._conversation_factory = conversation_factory or _default_conversation
+        self.rate_limiter = RateLimiter(self.settings.rate_limit_per_minute)
+        self.model_slots = ModelSlots(self.settings.max_concurrent_llm)
+        self.started = int(time.time())
+        self._probe: tuple[float, dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------ the advisor
+
+    def advisor(self) -> Advisor:
+        """The advisor, built on first use (blocking: call from a worker thread)."""
+        if self._advisor is not None:
+            return self._advisor
+        with self._advisor_lock:
+            if self._advisor is None:
+                try:
+                    if self._own_settings:
+                        from ..advice.advisor import Advisor
+
+                        self._advisor = Advisor(self.settings)
+                    else:
+                        from ..advice.advisor import get_advisor
+
+                        self._advisor = get_advisor()
+                    self.load_error = None
+                except AdvisorError as exc:
+                    self.load_error = exc
+                    raise
+            return self._advisor
+
+    @property
+    def loaded(self) -> bool:
+        return self._advisor is not None
+
+    def warm_up(self) -> None:
+        """Load the advisor and run one tiny critique, so the first request pays nothing."""
+        try:
+            self.advisor().critique(WARM_UP_PLAN, model="")
+        except AdvisorError as exc:
+            log.error("advisor failed to load: %s", exc)
+
+    @property
+    def corpus(self) -> Corpus:
+        return self.advisor().corpus
+
+    # ------------------------------------------------------------------ models
+
+    def resolve_model(self, requested: str | None) -> str:
+        """The litellm model string for an API model id; '' means the offline backend."""
+        if requested is None or requested == SERVED_MODEL_ID:
+            return self.settings.model or ""
+        if requested == OFFLINE_MODEL_ID:
+            return ""
+        raise UnknownIdError("model", requested, MODEL_IDS)
+
+    def models(self) -> ModelList:
+        served = (f"The configured model ({self.settings.model}) grounded by the advisor."
+                  if self.settings.model else "The offline advisor (no model is configured).")
+        return ModelList(data=[
+            ModelCard(id=SERVED_MODEL_ID, created=self.started, description=served),
+            ModelCard(id=OFFLINE_MODEL_ID, created=self.started,
+                      description="The deterministic offline advisor: same plan, same critique."),
+        ])
+
+    # ------------------------------------------------------------------ plans
+
+    def check_plan_length(self, text: str, param: str) -> None:
+        limit = self.settings.max_plan_chars
+        if len(text) > limit:
+            raise APIError(400, f"The plan has {len(text):,} characters, over the limit of {limit:,}.",
+                           param=param, code="plan_too_long")
+
+    def plan_from_text(self, text: str, param: str = "plan") -> PlanDocument:
+        self.check_plan_length(text, param)
+        try:
+            return plan_from_text(text)
+        except AdvisorError as exc:
+            raise from_advisor_error(exc, param=param) from exc
+
+    async def plan_from_upload(self, data: bytes, filename: str | None) -> PlanDocument:
+        name = PurePath(filename or "upload.txt").name
+        try:
+            doc = await anyio.to_thread.run_sync(functools.partial(
+                plan_from_bytes, data, source=name, suffix=PurePath(name).suffix,
+                max_bytes=self.settings.max_plan_bytes))
+        except AdvisorError as exc:
+            raise from_advisor_error(exc, param="file") from exc
+        self.check_plan_length(doc.text, "file")
+        return doc
+
+    # ------------------------------------------------------------------ critiques
+
+    async def critique(self, doc: PlanDocument, requested_model: str | None, param: str = "plan") -> Critique:
+        model = self._model(requested_model)
+        return await self._run(lambda: self.advisor().critique(doc, model=model), uses_model=bool(model),
+                               param=param)
+
+    def critique_markdown(self, critique: Critique) -> str:
+        from ..advice.render import critique_markdown
+
+        text: str = critique_markdown(critique)
+        return text
+
+    # ------------------------------------------------------------------ chat
+
+    def _model(self, requested: str | None) -> str:
+        try:
+            return self.resolve_model(requested)
+        except UnknownIdError as exc:
+            raise from_advisor_error(exc, param="model") from exc
+
+    def _split_turn(self, messages: Sequence[tuple[str, str]], param: str) -> tuple[list[dict[str, str]], str]:
+        """(earlier messages, the new user message); system messages are dropped: the advisor has its own."""
+        turns = [(role, content) for role, content in messages if role in ("user", "assistant")]
+        if not turns or turns[-1][0] != "user":
+            raise APIError(400, "The last message must be the user's (the plan or a follow-up question).",
+                           param=param, code="invalid_messages")
+        for role, content in turns:
+            if role == "user":
+                self.check_plan_length(content, param)
+        if not turns[-1][1].strip():
+            raise APIError(400, "The last user message is empty.", param=param, code="invalid_messages")
+        history = [{"role": role, "content": content} for role, content in turns[:-1]]
+        return history, turns[-1][1]
+
+    def _turn(self, messages: Sequence[tuple[str, str]], model: str, param: str) -> Iterator[Event]:
+        history, message = self._split_turn(messages, param)
+
+        def events() -> Iterator[Event]:
+            conversation = self._conversation_factory(self.advisor(), history, model)
+            turn = conversation.send(message)
+            try:
+                yield from turn
+            finally:
+                close = getattr(turn, "close", None)
+                if close is not None:
+                    close()
+
+        return events()
+
+    async def chat(self, messages: Sequence[tuple[str, str]], requested_model: str | None,
+                   param: str = "messages") -> TurnResult:
+        model = self._model(requested_model)
+        events = self._turn(messages, model, param)
+
+        def run() -> TurnResult:
+            result = TurnResult()
+            for event in events:
+                result.add(event)
+            return result
+
+        return await self._run(run, uses_model=bool(model), param=param)
+
+    async def chat_stream(self, messages: Sequence[tuple[str, str]], requested_model: str | None,
+                          param: str = "messages") -> AsyncIterator[Event]:
+        """The turn's events. Errors before the first event raise here (so they get a status);
+        later ones come out of the iterator as exceptions for the route to send as an error event."""
+        model = self._model(requested_model)
+        events = self._turn(messages, model, param)
+        if model:
+            self.model_slots.acquire()
+        started = time.monotonic()
+        stream = iterate_in_thread(events)
+        try:
+            first = await stream.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except BaseException as exc:
+            await stream.aclose()
+            if model:
+                self.model_slots.release(time.monotonic() - started)
+            if isinstance(exc, AdvisorError):
+                raise from_advisor_error(exc, param=param) from exc
+            raise
+
+        async def rest() -> AsyncIterator[Event]:
+            try:
+                if first is not None:
+                    yield first
+                    async for event in stream:
+                        yield event
+            finally:
+                await stream.aclose()
+                if model:
+                    self.model_slots.release(time.monotonic() - started)
+
+        return rest()
+
+    async def _run(self, work: Callable[[], T], *, uses_model: bool, param: str) -> T:
+        try:
+            if uses_model:
+                with self.model_slots.hold():
+                    return await anyio.to_thread.run_sync(work)
+            return await anyio.to_thread.run_sync(work)
+        except AdvisorError as exc:
+            raise from_advisor_error(exc, param=param) from exc
+
+    # ------------------------------------------------------------------ knowledge
+
+    @functools.cached_property
+    def framework(self) -> FrameworkResponse:
+        fw = self.corpus.framework
+        p = fw.provenance
+        return FrameworkResponse(
+            provenance=FrameworkProvenance(statement=p.statement, from_paper=list(p.from_paper),
+                                           ours=list(p.ours), paper=p.paper, anchors=list(p.anchors)),
+            themes=list(fw.themes), orientations=list(fw.orientations), codes=list(fw.codes),
+            finding_kinds=list(fw.finding_kinds), horizon=fw.horizon,
+        )
+
+    def interventions(self) -> InterventionList:
+        return InterventionList(interventions=list(self.corpus.interventions.values()))
+
+    def cases(self) -> CaseList:
+        return CaseList(cases=[
+            CaseSummary(id=c.id, ref=c.ref_id, name=c.name, country=c.country, years=c.years,
+                        organisation_type=c.organisation_type, confidence=c.confidence, themes=c.themes,
+                        relational_share=c.balance.relational_share)
+            for c in sorted(self.corpus.cases.values(), key=lambda c: c.id)
+        ])
+
+    def case(self, case_id: str) -> Case:
+        cases = self.corpus.cases
+        key = case_id.removeprefix("case:")
+        if key not in cases:
+            raise from_advisor_error(UnknownIdError("case", case_id, sorted(cases)), param="id")
+        return cases[key]
+
+    # ------------------------------------------------------------------ health
+
+    async def readiness(self) -> Readiness:
+        checks: dict[str, Any] = {}
+        ready = True
+        if self.loaded:
+            corpus = self.corpus
+            checks["advisor"] = {"ok": True}
+            checks["corpus"] = {"ok": True, "codes": len(corpus.codes), "cases": len(corpus.cases),
+                                "interventions": len(corpus.interventions)}
+        else:
+            ready = False
+            checks["advisor"] = {"ok": False, "error": str(self.load_error) if self.load_error else "loading"}
+        if self.settings.model:
+            probe = await self.probe_model()
+            checks["model"] = probe
+            ready = ready and probe["ok"] is not False
+        else:
+            checks["model"] = {"ok": True, "configured": None, "backend": "offline"}
+        return Readiness(status="ready" if ready else "not_ready", checks=checks)
+
+    async def probe_model(self, timeout_s: float = 2.0, cache_s: float = 10.0) -> dict[str, Any]:
+        """Is the configured model's endpoint answering? One bounded HTTP request, cached briefly.
+
+        Any HTTP answer counts as reachable (even 401: the server is there). Without an
+        ``ASSISTANT_API_BASE`` there is nothing cheap to ask, so it is reported unchecked.
+        """
+        now = time.monotonic()
+        if self._probe is not None and now - self._probe[0] < cache_s:
+            return self._probe[1]
+        model = self.settings.model or ""
+        base = self.settings.api_base or ("http://127.0.0.1:11434" if model.startswith(("ollama/", "ollama_chat/")) else None)
+        result: dict[str, Any]
+        if base is None:
+            result = {"ok": None, "configured": model, "checked": False,
+                      "detail": "no ASSISTANT_API_BASE to probe"}
+        else:
+            import httpx
+
+            url = base.rstrip("/") + ("/models" if base.rstrip("/").endswith("/v1") else "")
+            try:
+                async with httpx.AsyncClient(timeout=timeout_s) as client:
+                    response = await client.get(url)
+                result = {"ok": response.status_code < 500, "configured": model, "checked": True,
+                          "status": response.status_code}
+            except httpx.HTTPError as exc:
+                result = {"ok": False, "configured": model, "checked": True, "error": type(exc).__name__}
+        self._probe = (now, result)
+        return result
+
+    def not_ready_error(self, readiness: Readiness) -> APIError:
+        failing = sorted(name for name, check in readiness.checks.items() if check.get("ok") is False)
+        return APIError(503, f"Not ready: {', '.join(failing)}.", type=UNAVAILABLE, code="not_ready",
+                        headers={"Retry-After": "2"})

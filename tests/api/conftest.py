@@ -1,0 +1,117 @@
+"""Shared fixtures for the API tests: one real advisor, apps built around it, and fakes at the seams."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from assistant.advice.advisor import Advisor
+from assistant.advice.events import Event, TextDelta, TurnDone
+from assistant.api.app import create_app
+from assistant.settings import Settings
+
+KEY = "test-key-0123456789abcdef"
+OTHER_KEY = "other-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+ONE_PAGE_PLAN = """\
+# Riverside Integrated Care Programme 2026/27
+
+## Governance
+- A Programme Board chaired by the Chief Executive will meet monthly from April 2026.
+- A Programme Management Office will maintain the RAID log and a Gantt chart for all workstreams.
+- Each workstream will report RAG-rated milestones to the Board through a monthly dashboard.
+
+## Structure
+- We will merge the community nursing and adult social care teams into one locality service by October 2026.
+- The two organisations will pool their budgets under a Section 75 agreement.
+- Staff will be co-located in the new Riverside hub by September 2026.
+
+## People
+- All staff will complete mandatory e-learning on the new electronic record within three months.
+- The communications team will publish a monthly newsletter about the changes.
+- We will consult staff on the new structure for 45 days.
+
+## Measures
+- Success will be measured by delayed discharges, length of stay and savings against the £4m target.
+- The programme will close in March 2027, when remaining actions transfer to business as usual.
+"""
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("assistant-home")
+
+
+@pytest.fixture(scope="session")
+def advisor(home: Path) -> Advisor:
+    return Advisor(Settings(home=home))
+
+
+def make_settings(home: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"home": home, "api_keys": f"{KEY},{OTHER_KEY}", "rate_limit_per_minute": 10_000}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_app(home: Path, advisor: Advisor):  # type: ignore[no-untyped-def]
+    def build(advisor_: Any = None, conversation_factory: Any = None, **overrides: Any) -> FastAPI:
+        return create_app(make_settings(home, **overrides), advisor=advisor_ or advisor,
+                          conversation_factory=conversation_factory, warm_up=False)
+
+    return build
+
+
+@pytest.fixture
+def client(make_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(make_app()) as c:
+        c.headers.update(AUTH)
+        yield c
+
+
+class ScriptedConversation:
+    """A conversation that yields a fixed script; records whether its generator was closed early."""
+
+    def __init__(self, script: list[Event | BaseException], *, gate: threading.Event | None = None) -> None:
+        self.script = script
+        self.gate = gate
+        self.started = threading.Event()
+        self.closed_early = threading.Event()
+        self.finished = threading.Event()
+
+    def send(self, message: str) -> Iterator[Event]:
+        try:
+            for step in self.script:
+                self.started.set()
+                if self.gate is not None and isinstance(step, TurnDone):
+                    self.gate.wait(10)
+                if isinstance(step, BaseException):
+                    raise step
+                yield step
+            self.finished.set()
+        except GeneratorExit:
+            self.closed_early.set()
+            raise
+
+
+def scripted(conversation: ScriptedConversation):  # type: ignore[no-untyped-def]
+    def factory(advisor: Any, messages: list[dict[str, str]], model: str) -> ScriptedConversation:
+        factory.calls.append((messages, model))  # type: ignore[attr-defined]
+        return conversation
+
+    factory.calls = []  # type: ignore[attr-defined]
+    return factory
+
+
+def text_turn(*chunks: str, backend: str = "offline") -> list[Event | BaseException]:
+    return [*(TextDelta(c) for c in chunks), TurnDone(backend=backend, answer="".join(chunks))]
