@@ -1,0 +1,227 @@
+"""``assistant eval``: run, score, report, compare, gate, retrieval, scorers.
+
+A thin layer over ``runner``, ``report``, ``compare`` and ``gate``; each handler imports
+what it needs, so ``assistant --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parsers"]
+
+
+def _default_dataset() -> str | None:
+    from ..settings import PACKAGE_ROOT
+
+    dev = PACKAGE_ROOT.parent / "evals" / "datasets" / "dev"
+    return str(dev) if dev.is_dir() else None
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("eval", help="evaluate the advisor against reference critiques",
+                       description="Run the advisor over reference plans, score it, report, compare runs and "
+                                   "check the quality bars. See docs/evals.md.")
+    ev = p.add_subparsers(dest="eval_command", metavar="ACTION")
+    p.set_defaults(handler=lambda a: _usage(p))
+
+    r = ev.add_parser("run", help="generate critiques for a dataset, save the run, score it",
+                      description="Generate a critique for every sample (resuming an interrupted run), save the "
+                                  "run record, then score it.")
+    r.add_argument("--dataset", "-d", default=_default_dataset(), metavar="DIR",
+                   help="a directory of sample YAML files, or one file (default: evals/datasets/dev)")
+    r.add_argument("--backend", "-b", default="offline", choices=["offline", "llm"])
+    r.add_argument("--model", "-m", help="litellm model string for --backend llm (default: ASSISTANT_MODEL)")
+    r.add_argument("--concurrency", "-j", type=int, default=None,
+                   help="samples generated at once (default: 2 offline, 4 llm)")
+    r.add_argument("--limit", "-n", type=int, help="only the first K samples")
+    r.add_argument("--out", "-o", metavar="RUN.json",
+                   help="where to save the run (default: ASSISTANT_HOME/evals/runs/<run id>.json); "
+                        "an unfinished run there is resumed")
+    r.add_argument("--fresh", action="store_true", help="start again instead of resuming an unfinished run")
+    r.add_argument("--scorers", nargs="+", metavar="NAME", help="scorers to run (default: all but llm_judge)")
+    r.add_argument("--judge-model", metavar="MODEL", help="also score with the LLM judge, using this model")
+    r.add_argument("--no-cache", action="store_true", help="do not reuse cached LLM generations")
+    r.add_argument("--gate", action="store_true", help="then check the quality bars; exit 1 if any is missed")
+    r.add_argument("--thresholds", metavar="FILE", help="bars for --gate (default: evals/thresholds.yaml)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
+    r.set_defaults(handler=cmd_run)
+
+    s = ev.add_parser("score", help="score a saved run again, without generating")
+    s.add_argument("run", metavar="RUN", help="a run record (JSON)")
+    s.add_argument("--scorers", nargs="+", metavar="NAME", help="scorers to run (default: the run's own)")
+    s.add_argument("--dataset", "-d", metavar="DIR", help="the dataset, if it moved since the run")
+    s.add_argument("--judge-model", metavar="MODEL", help="also score with the LLM judge, using this model")
+    s.add_argument("--out", "-o", metavar="RUN.json", help="save the re-scored run here (default: in place)")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.set_defaults(handler=cmd_score)
+
+    rep = ev.add_parser("report", help="show a run as a table, Markdown or a self-contained HTML page")
+    rep.add_argument("run", metavar="RUN")
+    rep.add_argument("--format", "-f", default="table", help="table | markdown | html (default: table)")
+    rep.add_argument("--out", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    rep.add_argument("--dataset", "-d", metavar="DIR", help="the dataset, if it moved since the run")
+    rep.add_argument("--thresholds", metavar="FILE", help="bars to show (default: evals/thresholds.yaml)")
+    rep.set_defaults(handler=cmd_report)
+
+    c = ev.add_parser("compare", help="compare two runs sample by sample",
+                      description="Metric deltas over the samples both runs share, and the samples that got "
+                                  "worse and better. Exit 1 with --fail-on-regression when a metric got worse by "
+                                  "more than the tolerance.")
+    c.add_argument("run_a", metavar="RUN_A", help="the baseline")
+    c.add_argument("run_b", metavar="RUN_B", help="the candidate")
+    c.add_argument("--fail-on-regression", action="store_true", help="exit 1 if any metric regressed")
+    c.add_argument("--tolerance", "-t", type=float, default=0.01,
+                   help="how far a metric may move the wrong way before it counts (default: 0.01)")
+    c.add_argument("--format", "-f", default="text", choices=["text", "markdown"])
+    c.set_defaults(handler=cmd_compare)
+
+    g = ev.add_parser("gate", help="check a run against the quality bars (exit 1 if any is missed)")
+    g.add_argument("run", metavar="RUN")
+    g.add_argument("--thresholds", metavar="FILE", help="default: evals/thresholds.yaml")
+    g.set_defaults(handler=cmd_gate)
+
+    ret = ev.add_parser("retrieval", help="recall@5 and MRR of dense, BM25 and hybrid retrieval")
+    ret.add_argument("--queries", metavar="FILE", help="default: evals/retrieval/queries.yaml")
+    ret.add_argument("--format", "-f", default="text", choices=["text", "json"])
+    ret.set_defaults(handler=cmd_retrieval)
+
+    sc = ev.add_parser("scorers", help="list the scorers and the metrics they report")
+    sc.set_defaults(handler=cmd_scorers)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _write(text: str, out: str | None) -> None:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _gate(record: Any, thresholds: str | None) -> int:
+    from .gate import check_gate, load_thresholds
+
+    results = check_gate(record, load_thresholds(Path(thresholds) if thresholds else None))
+    missed = [r for r in results if not r.passed]
+    for r in results:
+        print(f"{'pass' if r.passed else 'MISS'}  {r.describe()}")
+    if record.status != "complete":
+        print(f"gate: run {record.run_id} is not complete ({record.status})", file=sys.stderr)
+        return 1
+    if missed:
+        print(f"gate: {len(missed)} of {len(results)} bars missed: {', '.join(r.metric for r in missed)}",
+              file=sys.stderr)
+        return 1
+    print(f"gate: all {len(results)} bars met")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..errors import BadInputError
+    from .report import render_report
+    from .runner import RunOptions, run_eval
+
+    if not args.dataset:
+        raise BadInputError("No dataset given.", hint="Pass --dataset DIR.")
+    concurrency = args.concurrency or (2 if args.backend == "offline" else 4)
+    if concurrency < 1:
+        raise BadInputError("--concurrency must be at least 1.")
+    options = RunOptions(dataset=Path(args.dataset), backend=args.backend, model=args.model,
+                         concurrency=concurrency, limit=args.limit, out=Path(args.out) if args.out else None,
+                         scorers=args.scorers, judge_model=args.judge_model, fresh=args.fresh,
+                         progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache)
+
+    def saved(path: Path) -> None:
+        if not args.quiet:
+            print(f"run record: {path}", file=sys.stderr)
+
+    record, path = run_eval(options, on_saved=saved)
+    if not args.quiet:
+        sys.stdout.write(render_report(record, "table"))
+    print(f"saved {path}", file=sys.stderr)
+    if args.gate:
+        return _gate(record, args.thresholds)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .report import render_report
+    from .runner import rescore
+
+    record, path = rescore(Path(args.run), scorers=args.scorers, dataset=Path(args.dataset) if args.dataset else None,
+                           judge_model=args.judge_model, out=Path(args.out) if args.out else None,
+                           progress=not args.quiet and sys.stderr.isatty())
+    if not args.quiet:
+        sys.stdout.write(render_report(record, "table"))
+    print(f"saved {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..errors import UnknownIdError
+    from .records import load_record
+    from .report import FORMATS, render_report
+
+    fmt = args.format.lower()
+    if fmt not in FORMATS:
+        raise UnknownIdError("report format", fmt, FORMATS)
+    record = load_record(args.run)
+    text = render_report(record, fmt, thresholds_path=Path(args.thresholds) if args.thresholds else None,
+                         dataset=Path(args.dataset) if args.dataset else None)
+    _write(text, args.out)
+    if args.out:
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..errors import BadInputError
+    from .compare import compare_runs, render_comparison
+    from .records import load_record
+
+    if args.tolerance < 0:
+        raise BadInputError("--tolerance must not be negative.")
+    cmp = compare_runs(load_record(args.run_a), load_record(args.run_b), tolerance=args.tolerance)
+    sys.stdout.write(render_comparison(cmp, markdown=args.format == "markdown"))
+    if args.fail_on_regression and cmp.regressions:
+        for metric, samples in cmp.regressed_samples().items():
+            print(f"regression: {metric}: {', '.join(samples) or 'no single sample'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from .records import load_record
+
+    return _gate(load_record(args.run), args.thresholds)
+
+
+def cmd_retrieval(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    try:
+        from ..retrieval import evaluate
+    except ImportError as exc:
+        raise ConfigError("Retrieval evaluation is not available in this installation.") from exc
+    runner = getattr(evaluate, "cli_main", None) or getattr(evaluate, "main", None)
+    if runner is None:
+        raise ConfigError("assistant.retrieval.evaluate has no entry point for the CLI.")
+    return int(runner(args) or 0)
+
+
+def cmd_scorers(args: argparse.Namespace) -> int:
+    from .scorers import SCORERS
+
+    for s in SCORERS.values():
+        print(f"{s.name}{'' if s.default else ' (opt-in)'}: {s.description}")
+        for m in s.metrics:
+            print(f"    {m.name}{'' if m.higher_is_better else ' (lower is better)'}: {m.description}")
+    return 0
