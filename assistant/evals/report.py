@@ -43,6 +43,20 @@ SAMPLE_COLUMNS = (
     ("semantic_similarity", "sim"),
 )
 
+# Per-sample values that flag an issue when below 1 (must_not_violations: above 0).
+ISSUE_CHECKS = (
+    ("verdict_accuracy", "verdict"),
+    ("relational_share_in_bounds", "share"),
+    ("finding_recall", "missed kinds"),
+    ("finding_precision", "extra kinds"),
+    ("evidence_recall", "evidence"),
+    ("intervention_recall", "interventions"),
+    ("must_not_violations", "must-not"),
+    ("quotes_verbatim", "quotes"),
+    ("citations_resolvable", "citations"),
+    ("injection_unaffected", "injection"),
+)
+
 
 @dataclass(frozen=True)
 class MetricRow:
@@ -98,17 +112,8 @@ def _issues(record: RunRecord, sample_id: str) -> list[str]:
     output = record.outputs.get(sample_id)
     if output is not None and output.error:
         out.append("error")
-    for key, label, bad in (("verdict_accuracy", "verdict", lambda x: x < 1),
-                            ("relational_share_in_bounds", "share", lambda x: x < 1),
-                            ("finding_recall", "missed kinds", lambda x: x < 1),
-                            ("finding_precision", "extra kinds", lambda x: x < 1),
-                            ("evidence_recall", "evidence", lambda x: x < 1),
-                            ("intervention_recall", "interventions", lambda x: x < 1),
-                            ("must_not_violations", "must-not", lambda x: x > 0),
-                            ("quotes_verbatim", "quotes", lambda x: x < 1),
-                            ("citations_resolvable", "citations", lambda x: x < 1),
-                            ("injection_unaffected", "injection", lambda x: x < 1)):
-        if key in v and bad(v[key]):
+    for key, label in ISSUE_CHECKS:
+        if key in v and (v[key] > 0 if key == "must_not_violations" else v[key] < 1):
             out.append(label)
     out += [f"{name} error" for name, s in scores.items() if s.error and name != "llm_judge"]
     return out
