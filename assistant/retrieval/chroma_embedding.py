@@ -42,6 +42,10 @@ class AdvisorEmbeddingFunction(EmbeddingFunction[Documents]):
         if not isinstance(config.get("spec"), str):
             raise ValueError("the transformation-advisor embedding config needs a 'spec' string")
 
+    def is_legacy(self) -> bool:
+        # chromadb's default check builds a second instance from the config; ours is never legacy.
+        return False
+
     def default_space(self) -> Space:
         return "cosine"
 

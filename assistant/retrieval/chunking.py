@@ -107,8 +107,25 @@ class Chunk:
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+_COUNTRY_ALIASES = {
+    "usa": "united states",
+    "us": "united states",
+    "united states of america": "united states",
+    "holland": "netherlands",
+    "the netherlands": "netherlands",
+    "nederland": "netherlands",
+    "deutschland": "germany",
+    "nz": "new zealand",
+    "aotearoa": "new zealand",
+}
+
+
 def country_key(country: str) -> str:
-    return " ".join(country.lower().split())
+    """The filterable form of a country: its main name, lowercased, without any parenthesis
+    (``Netherlands (with pilots in England)`` -> ``netherlands``); common aliases folded."""
+    main = re.sub(r"\(.*?\)", " ", country).split(",")[0]
+    key = " ".join(main.lower().split())
+    return _COUNTRY_ALIASES.get(key, key)
 
 
 def slugify(text: str) -> str:

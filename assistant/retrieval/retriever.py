@@ -298,7 +298,7 @@ class Retriever:
             }
             key = country_key(country)
             if key not in known:
-                raise UnknownIdError("country", country, sorted(set(known.values())))
+                raise UnknownIdError("country", country, sorted(known))
             where["country_key"] = key
         return where
 

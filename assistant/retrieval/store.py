@@ -36,6 +36,7 @@ __all__ = [
     "ChromaStore",
     "StoreMode",
     "VectorStore",
+    "chroma_client_settings",
     "collection_name",
     "open_store",
     "where_clause",
@@ -211,7 +212,9 @@ class _IndexLock:
 # --------------------------------------------------------------------------- chroma
 
 
-def _chroma_settings() -> Any:
+def chroma_client_settings() -> Any:
+    """The chromadb Settings every client of ours uses. Another client opening the same path in
+    the same process must pass equal settings, or chromadb refuses ("different settings")."""
     from chromadb.config import Settings as ChromaSettings
 
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
@@ -294,7 +297,7 @@ class ChromaStore:
             from . import chroma_embedding  # noqa: F401  (registers our embedding function)
 
             path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+            client = chromadb.PersistentClient(path=str(path), settings=chroma_client_settings())
         except StoreUnavailableError:
             lock.release()
             raise
@@ -320,7 +323,9 @@ class ChromaStore:
 
             from . import chroma_embedding  # noqa: F401
 
-            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=_chroma_settings())
+            client = chromadb.HttpClient(
+                host=host, port=port, ssl=ssl, settings=chroma_client_settings()
+            )
             # chromadb's HTTP client has no timeout of its own; bound every later request.
             session = getattr(getattr(client, "_server", None), "_session", None)
             if isinstance(session, httpx.Client):
