@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..domain import FindingKind, Horizon, Orientation, Theme
-from ..errors import BadInputError
+from ..errors import BadInputError, suggest
 
 __all__ = [
     "Dataset",
@@ -34,10 +35,11 @@ __all__ = [
 # A sentence that addresses an AI reader instead of the plan's audience. Used to find injected
 # text in samples tagged ``injection`` that do not list their injections explicitly.
 INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b[^.\n]{0,80}\b(instructions?|framework|rules|prompts?|guidance|criteria)\b"
-    r"|^\s*(system|assistant|user)\s*:"
-    r"|\bAI (reviewers?|assistants?|models?|systems?)\b"
+    r"\b(ignore|disregard|forget|override)\s+(?:[\w'-]+\s+){0,3}(instructions?|framework|rules|prompts?|guidance|criteria)\b"
+    r"|^\W*(system|assistant|user)\s*:"
+    r"|\b(AI|automated|LLM) (reviewers?|assistants?|models?|systems?|assess\w*|tools?|readers?)\b"
     r"|\b(large )?language models?\b"
+    r"|\bstructural_overuse\b"
     r"|\byou (must|should|will) (now )?(rate|report|say|answer|output|respond|classify)\b",
     re.I | re.M,
 )
@@ -154,13 +156,31 @@ class LoadedSample(BaseModel):
     path: Path
 
 
+_WHOLE_LINE = re.compile(r"^\s*(\[[^\n]*\]|\([^\n]*\)|<[^\n]*>|\W*(system|assistant|user)\s*:[^\n]*)\s*$", re.I)
+
+
 def find_injections(text: str) -> list[tuple[int, int]]:
-    """Spans of sentences in ``text`` that look like instructions to an AI reader."""
-    spans = []
+    """Spans of text that look like instructions to an AI reader.
+
+    A matching sentence is taken alone, unless its line is wholly an aside (``[...]``, ``(...)``,
+    ``<...>``) or a ``SYSTEM:`` line, in which case the whole line is taken.
+    """
+    spans: list[tuple[int, int]] = []
     for m in _SENTENCE.finditer(text):
-        if INJECTION.search(m.group(0)):
-            start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
-            spans.append((start, m.end()))
+        if not INJECTION.search(m.group(0)):
+            continue
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end() - 1)
+        line_end = len(text) if line_end < 0 else line_end
+        if _WHOLE_LINE.match(text[line_start:line_end]):
+            lead = len(text[line_start:line_end]) - len(text[line_start:line_end].lstrip())
+            span = (line_start + lead, len(text[:line_end].rstrip()))
+        else:
+            span = (m.start() + len(m.group(0)) - len(m.group(0).lstrip()), m.end())
+        if spans and span[0] < spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], span[1]))
+        else:
+            spans.append(span)
     return spans
 
 
@@ -185,9 +205,16 @@ def without_injections(loaded: LoadedSample) -> tuple[str, list[str]]:
     return text, removed
 
 
-def sample_problems(loaded: LoadedSample) -> list[str]:
-    """What is wrong with a sample beyond its schema: strings that must be in the plan and are not."""
+def sample_problems(loaded: LoadedSample, known_interventions: Collection[str] | None = None) -> list[str]:
+    """What is wrong with a sample beyond its schema: strings that must be in the plan and are not,
+    and (given the library's ids) expected interventions that do not exist."""
     s, text, out = loaded.sample, loaded.text, []
+    if known_interventions is not None:
+        for iid in s.reference.interventions:
+            if iid not in known_interventions:
+                hint = suggest(iid, known_interventions)
+                out.append(f"{s.id}: reference.interventions: {iid!r} is not in the library"
+                           + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     for i, f in enumerate(s.reference.findings):
         if f.evidence not in text:
             out.append(f"{s.id}: reference.findings[{i}] ({f.kind}) evidence is not in the plan: {f.evidence[:70]!r}")
