@@ -11,7 +11,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import PlanReadError
 
@@ -102,11 +102,23 @@ def _docx_text(data: bytes, source: str) -> str:
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
         raise PlanReadError(f"{source} is not a readable .docx file.", source=source,
                             hint="Open it in Word and save it again as .docx, or save it as .txt.") from exc
+    styles = {st.style_id: (st.name or "").lower() for st in document.styles}
     lines: list[str] = []
     for block in document.element.body.iterchildren():
         tag = block.tag.rsplit("}", 1)[-1]
         if tag == "p":
-            lines.append("".join(t.text or "" for t in block.iter() if t.tag.endswith("}t")))
+            text = "".join(t.text or "" for t in block.iter() if t.tag.endswith("}t"))
+            style = _paragraph_style(block, styles)
+            if text.strip() and style.startswith("heading"):
+                level = style.removeprefix("heading").strip()
+                text = "#" * (int(level) if level.isdigit() else 1) + " " + text
+            elif text.strip() and style == "title":
+                text = "# " + text
+            elif text.strip() and style.startswith("list number"):
+                text = "1. " + text
+            elif text.strip() and (style.startswith("list") or block.find(".//" + _W + "numPr") is not None):
+                text = "- " + text
+            lines.append(text)
         elif tag == "tbl":
             for row in block.iter():
                 if row.tag.endswith("}tr"):
@@ -117,6 +129,18 @@ def _docx_text(data: bytes, source: str) -> str:
                                                   for p in cell.iter() if p.tag.endswith("}p")).strip())
                     lines.append(" | ".join(cells))
     return "\n".join(lines)
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _paragraph_style(block: Any, styles: dict[str, str]) -> str:
+    """The lower-cased style name of a .docx paragraph element ("heading 1", "list bullet", ...)."""
+    ppr = block.find(_W + "pPr")
+    pstyle = ppr.find(_W + "pStyle") if ppr is not None else None
+    if pstyle is None:
+        return ""
+    return styles.get(pstyle.get(_W + "val") or "", "")
 
 
 def _pdf_text(data: bytes, source: str) -> str:

@@ -28,10 +28,10 @@ from ..analysis.actions import CodedAction
 from ..analysis.segment import segment_plan
 from ..domain import Balance, Critique
 from ..errors import AdvisorError, ModelError, PlanReadError
-from ..reading import PlanDocument, plan_from_text
+from ..reading import PlanDocument, guess_title, plan_from_text
 from ..retrieval.lexical import tokenize
 from . import answers
-from .advisor import Advisor
+from .advisor import Advisor, Assessment
 from .answers import Answer
 from .compose import references_for
 from .described import (
@@ -84,6 +84,7 @@ class _PlanState:
     pending_gap: str | None = None          # the question the last answer asked
     critique: Critique | None = None
     critiqued_text: str | None = None       # the plan text the critique was made from
+    before: Critique | None = None          # the critique the latest one revised, if it was a revision
 
     @property
     def plan_text(self) -> str | None:
@@ -117,6 +118,7 @@ class Conversation:
         self.turns: list[Turn] = []
         self._state = _PlanState()
         self._used_prompts: list[dict[str, str]] = []
+        self._assessments: dict[tuple[str, str | None], Assessment] = {}
         self._sync()
 
     # --- public -------------------------------------------------------------------------------
@@ -149,6 +151,7 @@ class Conversation:
             "pending_gap": s.pending_gap,
             "critique": s.critique.model_dump(mode="json") if s.critique else None,
             "critiqued_text": s.critiqued_text,
+            "before": s.before.model_dump(mode="json") if s.before else None,
             "turns": [
                 {"role": t.role, "content": t.content, "backend": t.backend,
                  "critique": t.critique.model_dump(mode="json") if t.critique else None,
@@ -174,6 +177,7 @@ class Conversation:
             pending_gap=state.get("pending_gap"),
             critique=Critique.model_validate(critique) if critique else None,
             critiqued_text=state.get("critiqued_text"),
+            before=Critique.model_validate(state["before"]) if state.get("before") else None,
         )
         for t in state.get("turns") or []:
             role: Role = "assistant" if t.get("role") == "assistant" else "user"
@@ -201,8 +205,9 @@ class Conversation:
                 outcome = conv._decide(content, conv._state)
                 state = outcome.state
                 if outcome.critique_doc is not None:
-                    critique = advisor.critique_offline(outcome.critique_doc)
-                    state = replace(state, critique=critique, critiqued_text=outcome.critique_doc.text)
+                    critique = conv._critique_offline(outcome.critique_doc)
+                    state = replace(state, critique=critique, critiqued_text=outcome.critique_doc.text,
+                                    before=outcome.previous)
                 conv._state = state
                 conv.turns.append(Turn("user", content))
             elif role == "assistant":
@@ -223,6 +228,20 @@ class Conversation:
         self.plan_text = self._state.plan_text
         self.critique = self._state.critique
 
+    def _assess(self, text: str, title: str | None = None) -> Assessment:
+        """The offline analysis of a plan text, cached: a turn may need it several times."""
+        key = (text, title if title is not None else guess_title(text))
+        found = self._assessments.get(key)
+        if found is None:
+            found = self.advisor.assess(text, key[1])
+            if len(self._assessments) >= 8:
+                self._assessments.pop(next(iter(self._assessments)))
+            self._assessments[key] = found
+        return found
+
+    def _critique_offline(self, doc: PlanDocument, backend: str = "offline") -> Critique:
+        return self.advisor.critique_offline(doc, backend=backend, assessment=self._assess(doc.text, doc.title))
+
     def _doc(self, text: str, source: str = "chat") -> PlanDocument:
         return plan_from_text(text, source=source, max_chars=self.advisor.settings.max_plan_chars)
 
@@ -230,7 +249,7 @@ class Conversation:
         text = state.plan_text
         if not text:
             return []
-        return find_gaps(self.advisor.assess(text, DESCRIBED_TITLE).analysis, state.closed_gaps)
+        return find_gaps(self._assess(text).analysis, state.closed_gaps)
 
     def _decide(self, message: str, state: _PlanState) -> _Outcome:
         text = message.strip()
@@ -289,7 +308,7 @@ class Conversation:
         source = state.source if state.source != "none" else "described"
         new_state = replace(state, statements=(*state.statements, *new), source=source, pending_gap=None)
         plan_text = new_state.plan_text or ""
-        analysis = self.advisor.assess(plan_text, DESCRIBED_TITLE if source == "described" else None).analysis
+        analysis = self._assess(plan_text).analysis
         extra = self._code_unread(new, analysis)
         parts = [acknowledgement(new, analysis, corpus, extra), tally(analysis)]
         if state.critique is None and source == "described" and enough_to_critique(analysis):
@@ -372,6 +391,18 @@ class Conversation:
         assert theme is not None
         return _Outcome("theme", answers.theme_answer(theme, state.critique, self.advisor.corpus), state)
 
+    def _on_changes(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
+        if state.critique is None:
+            return self._needs_critique(state, "changes")
+        if state.critiqued_text != state.plan_text:
+            return self._critique_current(state, "changes")  # re-critique what was added, with before -> after
+        if state.before is None:
+            return _Outcome("changes", Answer(
+                "There is only one version of the plan so far. Paste or load a revised version (or tell me what "
+                "you would add) and I'll show how the balance moves."), state)
+        text = answers.change_markdown(state.before, state.critique, self.advisor.corpus)
+        return _Outcome("changes", Answer(text), state)
+
     def _on_help(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
         return _Outcome("help", answers.help_answer(state.plan_text is not None), state, model_may_answer=False)
 
@@ -427,7 +458,8 @@ class Conversation:
             critique, notices = yield from self._critique_turn(outcome, say)
             backend = critique.backend
             previous_balance = outcome.previous.balance if outcome.previous is not None else None
-            state = replace(state, critique=critique, critiqued_text=outcome.critique_doc.text)
+            state = replace(state, critique=critique, critiqued_text=outcome.critique_doc.text,
+                            before=outcome.previous)
             produced = critique
             for notice in notices:
                 yield notice
@@ -465,7 +497,7 @@ class Conversation:
             critique, fallback = yield from self._model_critique(doc, say, notices, outcome.previous)
         if critique is None:
             backend = "offline" if fallback is None else f"offline (fallback: {fallback})"
-            critique = self.advisor.critique_offline(doc, backend=backend)
+            critique = self._critique_offline(doc, backend=backend)
             if outcome.previous is not None:
                 yield from say(answers.change_markdown(outcome.previous, critique, corpus) + "\n\n")
             yield from say(answers.critique_narrative(critique))
@@ -515,7 +547,7 @@ class Conversation:
 
     def _guard_verdict(self, critique: Critique, doc: PlanDocument, notices: list[Notice]) -> Critique:
         """The offline verdict is the guard: a model critique may not flip it."""
-        offline = self.advisor.assess(doc.text, doc.title).verdict
+        offline = self._assess(doc.text, doc.title).verdict
         v = critique.verdict
         if v.structural_overuse == offline.structural_overuse and (
                 not offline.structural_overuse or v.severity != "none"):
@@ -525,7 +557,7 @@ class Conversation:
             "is kept.", "warning"))
         fixed = v.model_copy(update={"structural_overuse": offline.structural_overuse,
                                      "severity": offline.severity,
-                                     "headline": self.advisor.critique_offline(doc).verdict.headline})
+                                     "headline": self._critique_offline(doc).verdict.headline})
         return critique.model_copy(update={"verdict": fixed})
 
     def _model_answer(self, message: str, outcome: _Outcome, state: _PlanState,
@@ -733,8 +765,6 @@ def _planner_extras(stream_critique: Callable[..., Any], previous: Critique | No
 
 def _similar_plans(old: str, new: str) -> bool:
     """Is ``new`` a revision of ``old``? Similar title, or much of the same wording."""
-    from ..reading import guess_title
-
     t_old, t_new = guess_title(old), guess_title(new)
     if t_old and t_new and t_old != DESCRIBED_TITLE and difflib.SequenceMatcher(None, t_old.lower(), t_new.lower()).ratio() >= 0.7:
         return True

@@ -48,6 +48,12 @@ class Gap:
     question: str
 
 
+def _item(text: str) -> str:
+    """A list item for a described action. A full stop is added where the user wrote none, so a short
+    item is not mistaken for a heading; the user's words are otherwise kept exactly."""
+    return f"- {text}" if text.endswith((".", "!", "?", ";", ":", ")")) else f"- {text}."
+
+
 def render_plan(base: str | None, statements: Sequence[Statement]) -> str | None:
     """The plan text: a pasted or loaded plan plus what was added in conversation, or a described plan."""
     actions = [s.text for s in statements if s.kind == "action"]
@@ -59,13 +65,13 @@ def render_plan(base: str | None, statements: Sequence[Statement]) -> str | None
         if context:
             parts += ["", " ".join(context)]
         if actions:
-            parts += ["", ACTIONS_HEADING, *[f"- {a}" for a in actions]]
+            parts += ["", ACTIONS_HEADING, *[_item(a) for a in actions]]
         return "\n".join(parts) + "\n"
     parts = [base.rstrip("\n")]
     if context:
         parts += ["", CONTEXT_HEADING, "", " ".join(context)]
     if actions:
-        parts += ["", ADDED_HEADING, *[f"- {a}" for a in actions]]
+        parts += ["", ADDED_HEADING, *[_item(a) for a in actions]]
     return "\n".join(parts) + "\n"
 
 

@@ -68,6 +68,8 @@ class CoderModel:
     fingerprint: str
     embedder: str
     meta: dict[str, Any]
+    cell_weights: NDArray[np.float64] | None = None  # [features, 12 cells]: theme x orientation
+    cell_bias: NDArray[np.float64] | None = None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +77,8 @@ class CoderModel:
             path,
             weights=self.weights.astype(np.float32),
             bias=self.bias.astype(np.float32),
+            cell_weights=(self.cell_weights if self.cell_weights is not None else np.zeros((0, 0))).astype(np.float32),
+            cell_bias=(self.cell_bias if self.cell_bias is not None else np.zeros(0)).astype(np.float32),
             header=np.frombuffer(json.dumps({
                 "classes": list(self.classes), "fingerprint": self.fingerprint,
                 "embedder": self.embedder, "meta": self.meta,
@@ -92,6 +96,8 @@ class CoderModel:
                 fingerprint=header["fingerprint"],
                 embedder=header["embedder"],
                 meta=header.get("meta", {}),
+                cell_weights=data["cell_weights"].astype(np.float64) if data["cell_weights"].size else None,
+                cell_bias=data["cell_bias"].astype(np.float64) if data["cell_bias"].size else None,
             )
 
 
@@ -157,8 +163,18 @@ def _training_examples(corpus: Corpus) -> tuple[list[str], list[str], list[float
     return texts, labels, weights
 
 
-def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (), c: float = 4.0) -> CoderModel:
-    """Fit the coder on the scheme (plus optional extra (text, code id) pairs). Needs scikit-learn."""
+def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (),
+                cell_extra: Sequence[tuple[str, Theme, Orientation]] = (), c: float = 4.0) -> CoderModel:
+    """Fit the coder. Two heads share the features:
+
+    - a code head (which of the scheme's codes) trained on the scheme, plus ``extra``
+      (text, code id) pairs;
+    - a cell head (theme x orientation) trained on the same, plus ``cell_extra``
+      (text, theme, orientation) triples such as gold-coded actions of real-looking plans,
+      which carry no code id.
+
+    Needs scikit-learn (a dev dependency); inference needs only numpy.
+    """
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError as exc:
@@ -175,13 +191,32 @@ def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (), c: flo
     x = features(texts)
     clf = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
     clf.fit(x, labels, sample_weight=np.asarray(weights))
+    cell_labels = [".".join(code.split(".")[:2]) for code in labels]
+    cell_x = x
+    cell_w = list(weights)
+    if cell_extra:
+        extra_texts = [t for t, _, _ in cell_extra]
+        cell_x = np.vstack([x, features(extra_texts)])
+        cell_labels += [f"{theme}.{orientation}" for _, theme, orientation in cell_extra]
+        cell_w += [1.5] * len(cell_extra)
+    cells = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
+    cells.fit(cell_x, cell_labels, sample_weight=np.asarray(cell_w))
+    order = [list(cells.classes_).index(f"{t}.{o}") if f"{t}.{o}" in cells.classes_ else -1 for t, o in CELLS]
+    cell_weights = np.zeros((x.shape[1], len(CELLS)))
+    cell_bias = np.full(len(CELLS), -30.0)
+    for j, k in enumerate(order):
+        if k >= 0:
+            cell_weights[:, j] = cells.coef_[k]
+            cell_bias[j] = cells.intercept_[k]
     return CoderModel(
         classes=tuple(str(k) for k in clf.classes_),
         weights=clf.coef_.T.copy(),
         bias=clf.intercept_.copy(),
         fingerprint=framework_fingerprint(corpus),
         embedder=EMBEDDER,
-        meta={"examples": len(texts), "extra": len(extra), "C": c},
+        meta={"examples": len(texts), "extra": len(extra), "cell_extra": len(cell_extra), "C": c},
+        cell_weights=cell_weights,
+        cell_bias=cell_bias,
     )
 
 
@@ -223,6 +258,12 @@ class Coder:
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
+        cell_probs = None
+        if self.model.cell_weights is not None and self.model.cell_bias is not None:
+            cl = x @ self.model.cell_weights + self.model.cell_bias
+            cl -= cl.max(axis=1, keepdims=True)
+            cell_probs = np.exp(cl)
+            cell_probs /= cell_probs.sum(axis=1, keepdims=True)
         out = []
         for i, text in enumerate(texts):
             p = probs[i]
@@ -235,13 +276,21 @@ class Coder:
                             prior[t] += 0.35
                 theme_p = theme_p * prior
                 theme_p /= theme_p.sum()
-            cell_p = np.zeros((len(THEMES), len(ORIENTATIONS)))
-            for k in range(len(p)):
-                cell_p[self.class_theme[k], self.class_orient[k]] += p[k]
+            if cell_probs is not None:
+                cell_p = cell_probs[i].reshape(len(THEMES), len(ORIENTATIONS)).copy()
+                theme_from_cells = cell_p.sum(axis=1)
+                theme_p = theme_from_cells * (theme_p / np.array(
+                    [p[self.class_theme == t].sum() for t in range(len(THEMES))]).clip(1e-12)) if headings is not None \
+                    else theme_from_cells
+                theme_p /= theme_p.sum()
+            else:
+                cell_p = np.zeros((len(THEMES), len(ORIENTATIONS)))
+                for k in range(len(p)):
+                    cell_p[self.class_theme[k], self.class_orient[k]] += p[k]
             cell_p = cell_p / cell_p.sum(axis=1, keepdims=True).clip(1e-12) * theme_p[:, None]
             t, o = np.unravel_index(int(np.argmax(cell_p)), cell_p.shape)
             in_cell = [k for k in range(len(p)) if self.class_theme[k] == t and self.class_orient[k] == o]
-            best = max(in_cell, key=lambda k: p[k])
+            best = max(in_cell or range(len(p)), key=lambda k: p[k])
             code_id = self.model.classes[best]
             cues = tuple(c.phrase for c in self.features.code_cues.get(code_id, []) if c.pattern.search(text))
             out.append(CodeAssignment(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["Segment", "segment_plan"]
 
-BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*•+▪◦‣–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)]|\[[ xX]\])[ \t]+")
+BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*•+▪◦‣–]|\d{1,2}(?:\.\d{1,2})+\.?|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)]|\(?[ivx]{1,4}[.)]|\[[ xX]\])[ \t]+")
 MD_HEADING = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 TABLE_SEP = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
 ABBREVIATIONS = {
@@ -165,7 +165,9 @@ def _is_heading_line(line: str, next_line: str | None) -> bool:
     capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
     if next_line is None or not next_line.strip() or BULLET.match(next_line) or capitalised >= max(1, len(words) * 0.6):
         return len(words) <= 10
-    return False
+    # a short unpunctuated line before a full sentence ("What we will do" in a .docx or plain text)
+    nxt = next_line.strip()
+    return len(words) <= 6 and len(nxt.split()) > len(words) + 3 and nxt[-1:] in ".!?:"
 
 
 def _cells(line: str, start: int) -> list[tuple[int, int]]:
@@ -285,13 +287,24 @@ def segment_plan(text: str) -> list[Segment]:
                     i += 1
                 else:
                     break
+            item = text[item_start:item_end].strip()
+            if (len(item.split()) <= 6 and item[-1:] not in ".!?;," and not COMMITMENT.search(item)
+                    and not IMPERATIVE.match(item) and (nxt is None or not nxt.strip() or not nxt.startswith(line[:bullet.end()]))):
+                # a numbered heading ("3. Implementation plan")
+                level = 5
+                headings[:] = [h for h in headings if h[0] < level] + [(level, item)]
+                a, b = _trim(text, item_start, item_end)
+                segments.append(Segment(a, b, text[a:b], "heading", heading_path()))
+                i += 1
+                continue
             parts = _split_sentences(text, item_start, item_end)
             for a, b in parts or [_trim(text, item_start, item_end)]:
                 if b - a > 1:
                     segments.append(Segment(a, b, text[a:b], "bullet", heading_path()))
             i += 1
             continue
-        if not para and _is_heading_line(line, nxt):
+        after_sentence = not para or text[para[-1][1] - 1:para[-1][1]] in ".!?:"
+        if after_sentence and _is_heading_line(line, nxt):
             flush_para()
             title = stripped.rstrip(":").strip("*_ ")
             level = 7 if headings and headings[-1][0] <= 6 and stripped.endswith(":") else 6

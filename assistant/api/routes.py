@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import UploadFile
 
 from ..advice.events import Citations, CritiqueReady, Event, Notice, TextDelta
-from ..domain import Critique
+from ..domain import Critique, Reference
 from ..errors import AdvisorError
 from ..knowledge.models import Case
 from .errors import SERVER, APIError, from_advisor_error
@@ -196,7 +196,44 @@ async def create_critique(request: Request, serving: ServingDep) -> Response:
 
 # ----------------------------------------------------------------------------- chat
 
-_SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+
+
+def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_UNNAMED = {"const": "message"}  # an event without an ``event:`` line is a "message" event
+_DONE_EVENT = {"type": "object", "required": ["data"], "properties": {"event": _UNNAMED, "data": {"const": "[DONE]"}}}
+
+
+def _named_event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["event", "data"],
+            "properties": {"event": {"const": name}, "data": _json_data(data)}}
+
+
+_OBJECT = {"type": "object"}
+# OpenAPI 3.1: for text/event-stream, ``schema`` describes one event (fields event, data, id, retry).
+_CHAT_SSE = {"text/event-stream": {"schema": {"oneOf": [
+    _named_event("text", {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
+    _named_event("critique", {"type": "object", "required": ["critique"],
+                              "properties": {"critique": _ref("Critique")}}),
+    _named_event("citations", {"type": "object", "required": ["references"],
+                               "properties": {"references": {"type": "array", "items": _ref("Reference")}}}),
+    _named_event("notice", {"type": "object", "required": ["message", "level"]}),
+    _named_event("done", {"type": "object", "required": ["backend", "answer"]}),
+    _named_event("error", _ref("ErrorResponse")),
+    _DONE_EVENT,
+]}}}
+_OPENAI_SSE = {"text/event-stream": {"schema": {"oneOf": [
+    {"type": "object", "required": ["data"],
+     "properties": {"event": _UNNAMED, "data": {"allOf": [{"not": {"const": "[DONE]"}},
+                                       _json_data({"anyOf": [_ref("ChatCompletionChunk"), _ref("ErrorResponse")]})]}}},
+    _DONE_EVENT,
+]}}}
 
 
 def _error_payload(exc: BaseException, request_id: str | None) -> dict[str, Any]:
@@ -237,7 +274,7 @@ async def _chat_sse(events: AsyncIterator[Event], request_id: str | None) -> Asy
 
 @v1_router.post("/chat", summary="One chat turn: a plan or a follow-up; JSON or server-sent events",
                 tags=["chat"], response_model=ChatAnswer,
-                responses={200: {"content": _SSE, "description": "A ChatAnswer, or with stream: true, events "
+                responses={200: {"content": _CHAT_SSE, "description": "A ChatAnswer, or with stream: true, events "
                                  "delta*, critique?, citations?, notice*, done, then data: [DONE]."},
                            **_errors(*MODEL_ERRORS)})
 async def chat(body: ChatRequest, request: Request, serving: ServingDep) -> Response:
@@ -310,7 +347,7 @@ async def _openai_sse(events: AsyncIterator[Event], body: ChatCompletionRequest,
 
 @v1_router.post("/chat/completions", summary="OpenAI-compatible chat completions", tags=["openai"],
                 response_model=ChatCompletionResponse,
-                responses={200: {"content": _SSE, "description": "A chat.completion, or with stream: true, "
+                responses={200: {"content": _OPENAI_SSE, "description": "A chat.completion, or with stream: true, "
                                  "chat.completion.chunk events then data: [DONE]."},
                            **_errors(*MODEL_ERRORS)})
 async def chat_completions(body: ChatCompletionRequest, request: Request,
@@ -363,4 +400,4 @@ def case(case_id: str, serving: ServingDep) -> Response:
 
 
 # Referenced by the critiques route's hand-written OpenAPI body; app.py adds them to the schema.
-EXTRA_SCHEMAS = (CritiqueRequest, Critique, MarkdownCritique)
+EXTRA_SCHEMAS = (CritiqueRequest, Critique, MarkdownCritique, ChatCompletionChunk, Reference)

@@ -1,0 +1,736 @@
+"""``assistant chat``: the Textual app where a leader talks a transformation plan through.
+
+The app is a thin face over the core's conversation object: it sends what the leader typed
+(or the plan file they opened), renders the events that come back (streamed Markdown, the
+critique, notices), and saves every message before it is shown.
+
+Each turn runs the conversation's synchronous generator in a Textual thread worker, which
+posts the events back to the UI. Esc cancels the worker; the worker then closes the
+generator, which stops the generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.markdown import MarkdownStream
+from textual.worker import Worker, get_current_worker
+
+from ..advice.events import Citations, CritiqueReady, Event, Notice, TextDelta, TurnDone
+from ..domain import Balance, Critique
+from ..errors import AdvisorError
+from ..knowledge import Corpus
+from ..reading import PlanDocument, read_plan
+from .corpus_text import entry_markdown, entry_title, is_openable
+from .export import conversation_markdown, default_export_path
+from .screens import HelpScreen, OpenPlanScreen, SessionAction, SessionsScreen, SourceScreen, TextPromptScreen
+from .sessions import UNTITLED, MessageRecord, SessionInfo, SessionStore
+from .widgets import (
+    AssistantMessage,
+    BalanceView,
+    CritiqueCard,
+    FindingsView,
+    InterventionList,
+    NoteMessage,
+    PromptInput,
+    SourceList,
+    UserMessage,
+)
+
+__all__ = ["ChatApp", "ConversationFactory", "ConversationLike"]
+
+log = logging.getLogger(__name__)
+
+WIDE = 110  # from this width the critique panel sits beside the conversation
+TITLE_WIDTH = 80
+
+WELCOME = """\
+## Welcome to the Transformation Advisor
+
+I read integrated health-and-care transformation plans and point out where they lean on
+**structure** (boards, mergers, programme offices, dashboards) and neglect the **relationships**
+that make change last, then suggest relational interventions with cases that used them.
+
+**To start**, do one of these:
+- **paste your plan** in the box below and press **Enter**;
+- press **Ctrl+O** to **open a plan file** (txt, md, docx or pdf);
+- or **describe your plan** in your own words, a few sentences at a time.
+
+Press **F1** for help at any time. Everything you say here is saved as you go.
+"""
+
+
+class ConversationLike(Protocol):
+    """The core's ``Conversation`` as the chat uses it (tests inject fakes)."""
+
+    @property
+    def critique(self) -> Critique | None: ...
+
+    @property
+    def backend(self) -> str: ...
+
+    def send(self, message: str) -> Iterator[Event]: ...
+
+    def load_plan(self, doc: PlanDocument) -> Iterator[Event]: ...
+
+    def to_state(self) -> dict[str, Any]: ...
+
+
+ConversationFactory = Callable[[dict[str, Any] | None], ConversationLike]
+"""Build a conversation, fresh (``None``) or from a saved state. Called in a worker thread."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    number: int
+    session_id: str
+    answer_id: int
+
+
+class TurnEvent(Message):
+    def __init__(self, turn: Turn, event: Event) -> None:
+        super().__init__()
+        self.turn = turn
+        self.event = event
+
+
+class TurnFailed(Message):
+    def __init__(self, turn: Turn, error: str, title: str) -> None:
+        super().__init__()
+        self.turn = turn
+        self.error = error
+        self.title = title
+
+
+class TurnEnded(Message):
+    """The worker has finished with the turn (done, failed or stopped)."""
+
+    def __init__(self, turn: Turn) -> None:
+        super().__init__()
+        self.turn = turn
+
+
+class BackendReady(Message):
+    def __init__(self, backend: str) -> None:
+        super().__init__()
+        self.backend = backend
+
+
+class ChatApp(App[None]):
+    """The leader's chat."""
+
+    TITLE = "Transformation Advisor"
+    CSS_PATH = "chat.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (WIDE, "-wide")]
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "cancel", "Stop", priority=True),
+        Binding("ctrl+o", "open_plan", "Open plan", priority=True),
+        Binding("f2", "toggle_panel", "Critique", key_display="F2", priority=True),
+        Binding("f3", "sessions", "Sessions", key_display="F3", priority=True),
+        Binding("f4", "export", "Export", key_display="F4", priority=True),
+        Binding("f5", "copy_answer", "Copy", key_display="F5", priority=True),
+        Binding("ctrl+n", "new_session", "New", show=False, priority=True),
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, conversation_factory: ConversationFactory, store: SessionStore, *,
+                 corpus: Callable[[], Corpus], session_id: str | None = None,
+                 backend: str = "offline", export_dir: Path | None = None) -> None:
+        super().__init__()
+        self._factory = conversation_factory
+        self.store = store
+        self._corpus_loader = corpus
+        self._corpus: Corpus | None = None
+        self.session_id: str | None = None
+        self._initial_session = session_id
+        self.export_dir = export_dir
+        self.backend = backend
+        # the conversation is built (and used) only in worker threads, under this lock
+        self._conversation_lock = threading.Lock()
+        self._conversation: ConversationLike | None = None
+        self._conversation_state: dict[str, Any] | None = None
+        self._turn_lock = threading.Lock()
+        self._turn_numbers = 0
+        self.active_turn: Turn | None = None
+        self._turn_worker: Worker[None] | None = None
+        self._stream: MarkdownStream | None = None
+        self._answer: AssistantMessage | None = None
+        self._answer_text: list[str] = []
+        self.critique: Critique | None = None
+        self.previous_balance: Balance | None = None
+        self.last_answer: str | None = None
+
+    # layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        with Horizontal(id="body"):
+            with Vertical(id="chat"):
+                yield VerticalScroll(id="conversation")
+                yield PromptInput(id="prompt")
+            with TabbedContent(id="panel"):
+                with TabPane("Balance", id="tab-balance"), VerticalScroll():
+                    yield BalanceView(id="balance")
+                with TabPane("Findings", id="tab-findings"), VerticalScroll():
+                    yield FindingsView(id="findings")
+                with TabPane("Interventions", id="tab-interventions"):
+                    yield InterventionList(id="interventions")
+                with TabPane("Sources", id="tab-sources"):
+                    yield SourceList(id="sources")
+        with Horizontal(id="statusbar"):
+            yield Footer(show_command_palette=False, compact=True)
+            yield Static(self.backend, id="backend")
+
+    async def on_mount(self) -> None:
+        self.sub_title = UNTITLED
+        self._show_panel(False)
+        self.query_one("#prompt", PromptInput).focus()
+        if self._initial_session is not None:
+            await self.resume_session(self._initial_session)
+        else:
+            await self._show_welcome()
+        self._prepare_conversation()
+
+    async def _show_welcome(self) -> None:
+        await self.query_one("#conversation", VerticalScroll).mount(Markdown(WELCOME, id="welcome"))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Open a plan file", "Load a txt, md, docx or pdf plan", self.action_open_plan)
+        yield SystemCommand("Saved conversations", "Resume, rename or delete", self.action_sessions)
+        yield SystemCommand("Export to Markdown", "The conversation and latest critique", self.action_export)
+        yield SystemCommand("Copy the last answer", "To the clipboard", self.action_copy_answer)
+        yield SystemCommand("New conversation", "Start afresh", self.action_new_session)
+        yield SystemCommand("Show or hide the critique panel", "Balance, findings, interventions",
+                            self.action_toggle_panel)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            # Esc stops an answer; otherwise it belongs to whatever has focus (screens, dialogs)
+            return self.active_turn is not None
+        if action == "toggle_panel":
+            return self.critique is not None or None
+        if action in ("export", "copy_answer"):
+            return self.active_turn is None  # room in the footer for "esc Stop" at 80 columns
+        return True
+
+    # the conversation object --------------------------------------------------------------
+
+    @work(thread=True, group="prepare")
+    def _prepare_conversation(self) -> None:
+        """Build the conversation in the background, so the first answer does not wait for it."""
+        try:
+            conversation = self._get_conversation()
+        except Exception as exc:  # shown when the leader sends; logged here
+            log.warning("could not prepare the conversation: %s", exc)
+            return
+        self.post_message(BackendReady(conversation.backend))
+
+    def _get_conversation(self) -> ConversationLike:
+        with self._conversation_lock:
+            if self._conversation is None:
+                self._conversation = self._factory(self._conversation_state)
+            return self._conversation
+
+    def _reset_conversation(self, state: dict[str, Any] | None) -> None:
+        with self._conversation_lock:
+            self._conversation = None
+            self._conversation_state = state
+
+    @on(BackendReady)
+    def _backend_ready(self, message: BackendReady) -> None:
+        if self.active_turn is None:
+            self._set_backend(message.backend)
+
+    def _set_backend(self, backend: str) -> None:
+        self.backend = backend
+        label = self.query_one("#backend", Static)
+        label.update(backend)
+        label.set_class("fallback" in backend, "-fallback")
+
+    # sending ------------------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    async def _submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.text.strip()
+        if not text:
+            return
+        if text.startswith("/") and "\n" not in text:
+            if await self.run_slash_command(text):
+                self.query_one("#prompt", PromptInput).clear()
+            return
+        if self.active_turn is not None:
+            self.notify("Still answering. Press Esc to stop it, or wait for it to finish.", severity="warning")
+            return
+        self.query_one("#prompt", PromptInput).clear()
+        await self.send_message(text)
+
+    async def send_message(self, text: str) -> None:
+        session_id = self._ensure_session(title_hint=text)
+        self.store.add_message(session_id, "user", text)  # saved before it is shown
+        await self._mount(UserMessage(text))
+        await self._start_turn(session_id, lambda conversation: conversation.send(text))
+
+    async def load_plan_file(self, path: str) -> None:
+        """``/load PATH`` and the open-plan prompt: read the file, then let the conversation critique it."""
+        if self.active_turn is not None:
+            self.notify("Still answering. Press Esc to stop it first.", severity="warning")
+            return
+        self._read_plan(path)
+
+    @work(thread=True, group="read", exit_on_error=False)
+    def _read_plan(self, path: str) -> None:
+        try:
+            doc = read_plan(Path(os.path.expanduser(path)))
+        except AdvisorError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Could not open the plan", severity="error",
+                                  timeout=12)
+            return
+        except Exception as exc:  # a broken file must never take the chat down
+            log.exception("reading %s", path)
+            self.call_from_thread(self.notify, f"{path} could not be read: {exc}", title="Could not open the plan",
+                                  severity="error", timeout=12)
+            return
+        self.call_from_thread(self._plan_read, doc)
+
+    async def _plan_read(self, doc: PlanDocument) -> None:
+        if self.active_turn is not None:
+            self.notify("Still answering. Press Esc to stop it first.", severity="warning")
+            return
+        name = Path(doc.source).name
+        note = f"Opened the plan {name} ({len(doc.text):,} characters)."
+        session_id = self._ensure_session(title_hint=doc.title or name)
+        self.store.add_message(session_id, "user", note)
+        await self._mount(UserMessage(note))
+        await self._start_turn(session_id, lambda conversation: conversation.load_plan(doc))
+
+    def _ensure_session(self, *, title_hint: str) -> str:
+        if self.session_id is None:
+            info = self.store.create(backend=self.backend)
+            self.session_id = info.id
+        first_line = next((line.strip("#*- ").strip() for line in title_hint.splitlines() if line.strip()), "")
+        if first_line and self.store.set_title_if_untitled(self.session_id, _shorten(first_line, TITLE_WIDTH)):
+            self.sub_title = self.store.get(self.session_id).title
+        return self.session_id
+
+    async def _start_turn(self, session_id: str, start: Callable[[ConversationLike], Iterator[Event]]) -> None:
+        answer_id = self.store.add_message(session_id, "assistant", "", status="streaming")
+        self._turn_numbers += 1
+        turn = Turn(self._turn_numbers, session_id, answer_id)
+        self.active_turn = turn
+        self._answer_text = []
+        self._answer = AssistantMessage(status="thinking…")
+        await self._mount(self._answer)
+        self._stream = Markdown.get_stream(self._answer)
+        self.query_one("#conversation", VerticalScroll).anchor()
+        self.refresh_bindings()
+        self._turn_worker = self._run_turn(turn, start)
+
+    @work(thread=True, group="turn", exit_on_error=False)
+    def _run_turn(self, turn: Turn, start: Callable[[ConversationLike], Iterator[Event]]) -> None:
+        worker = get_current_worker()
+        store = self.store
+        try:
+            with self._turn_lock:
+                conversation = self._get_conversation()
+                events = start(conversation)
+                parts: list[str] = []
+                stopped = False
+                try:
+                    for event in events:
+                        if worker.is_cancelled:
+                            stopped = True
+                            break
+                        # every event is saved before it is posted to the screen
+                        if isinstance(event, TextDelta):
+                            parts.append(event.text)
+                            store.update_message(turn.answer_id, content="".join(parts))
+                        elif isinstance(event, CritiqueReady):
+                            store.update_message(turn.answer_id, critique=event.critique.model_dump(mode="json"))
+                        elif isinstance(event, TurnDone):
+                            store.update_message(turn.answer_id, content=event.answer, status="complete",
+                                                 backend=event.backend)
+                            store.save_state(turn.session_id, conversation.to_state(), backend=event.backend)
+                        self.post_message(TurnEvent(turn, event))
+                    else:
+                        stopped = worker.is_cancelled
+                finally:
+                    events.close()  # closing the generator is what cancels the generation
+                if stopped:
+                    store.update_message(turn.answer_id, content="".join(parts), status="stopped")
+                    store.save_state(turn.session_id, conversation.to_state())
+        except AdvisorError as exc:
+            store.update_message(turn.answer_id, status="failed")
+            self.post_message(TurnFailed(turn, str(exc), "The advisor could not answer"))
+        except Exception as exc:
+            log.exception("chat turn failed")
+            store.update_message(turn.answer_id, status="failed")
+            self.post_message(TurnFailed(turn, f"{type(exc).__name__}: {exc}", "Something went wrong"))
+        finally:
+            self.post_message(TurnEnded(turn))
+
+    # rendering a turn's events ---------------------------------------------------------------
+
+    @on(TurnEvent)
+    async def _turn_event(self, message: TurnEvent) -> None:
+        if message.turn != self.active_turn or self._answer is None:
+            return  # a stopped turn's late events
+        event = message.event
+        if isinstance(event, TextDelta):
+            if not self._answer_text:
+                self._answer.set_status(None)
+            self._answer_text.append(event.text)
+            if self._stream is not None:
+                await self._stream.write(event.text)
+        elif isinstance(event, CritiqueReady):
+            await self._show_critique(event.critique, event.previous, announce=True)
+        elif isinstance(event, Citations):
+            self.query_one("#sources", SourceList).show(event.references)
+        elif isinstance(event, Notice):
+            self.notify(event.message, title="Note" if event.level == "info" else "Please note",
+                        severity="warning" if event.level == "warning" else "information", timeout=12)
+        elif isinstance(event, TurnDone):
+            await self._finish_answer(event.answer)
+            self._set_backend(event.backend)
+            self.last_answer = event.answer
+            self.active_turn = None
+            self.refresh_bindings()
+
+    async def _finish_answer(self, answer: str | None, status: str | None = None) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if self._answer is not None:
+            if answer is not None and answer != "".join(self._answer_text):
+                await self._answer.update(answer)
+            self._answer.set_status(status)
+        self._answer = None
+
+    @on(TurnFailed)
+    async def _turn_failed(self, message: TurnFailed) -> None:
+        if message.turn != self.active_turn:
+            return
+        await self._finish_answer(None, "failed")
+        await self._mount(NoteMessage(f"{message.title}: {message.error}"))
+        self.notify(message.error, title=message.title, severity="error", timeout=12)
+        self.active_turn = None
+        self.refresh_bindings()
+
+    @on(TurnEnded)
+    def _turn_ended(self, message: TurnEnded) -> None:
+        if message.turn == self.active_turn:  # ended without TurnDone: treat as stopped
+            self.active_turn = None
+            self.refresh_bindings()
+
+    async def action_cancel(self) -> None:
+        turn = self.active_turn
+        if turn is None:
+            return
+        if self._turn_worker is not None:
+            self._turn_worker.cancel()
+        self.active_turn = None
+        await self._finish_answer(None, "stopped")
+        self.refresh_bindings()
+        self.notify("Stopped. What was written so far is kept.", timeout=4)
+
+    async def _show_critique(self, critique: Critique, previous: Balance | None, *, announce: bool) -> None:
+        self.critique = critique
+        self.previous_balance = previous
+        self.query_one("#balance", BalanceView).show(critique, previous)
+        self.query_one("#findings", FindingsView).show(critique)
+        self.query_one("#interventions", InterventionList).show(critique)
+        self.query_one("#sources", SourceList).show(critique.references, replace=True)
+        if self._is_wide():
+            self._show_panel(True)
+        if announce:
+            await self._mount(CritiqueCard(critique, previous), after_answer=True)
+            if critique.plan.title and self.session_id is not None:
+                self._retitle_from_plan(critique.plan.title)
+        self.refresh_bindings()
+
+    def _retitle_from_plan(self, title: str) -> None:
+        """A session named after the first thing typed is renamed after its plan, once."""
+        assert self.session_id is not None
+        info = self.store.get(self.session_id)
+        first = next((m for m in self.store.messages(self.session_id) if m.role == "user"), None)
+        if first is not None and info.title != title and info.title == _first_line_title(first.content):
+            self.store.rename(self.session_id, title)
+            self.sub_title = title
+
+    async def _mount(self, widget: Any, *, after_answer: bool = False) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        welcome = conversation.query("#welcome")
+        if welcome:
+            await welcome.remove()
+        if after_answer and self._answer is not None:
+            await conversation.mount(widget, after=self._answer)
+        else:
+            await conversation.mount(widget)
+
+    # the panel -----------------------------------------------------------------------------
+
+    def action_toggle_panel(self) -> None:
+        if self.critique is None:
+            self.notify("No critique yet: paste or open a plan first.")
+            return
+        panel = self.query_one("#panel", TabbedContent)
+        self._show_panel(not panel.display)
+        if panel.display:
+            tabs = panel.query_one("Tabs")
+            tabs.focus()
+        else:
+            self.query_one("#prompt", PromptInput).focus()
+
+    def _show_panel(self, show: bool) -> None:
+        """Beside the conversation when wide; instead of it when narrow."""
+        self.query_one("#panel").display = show
+        self.query_one("#chat").display = not (show and not self._is_wide())
+
+    def on_resize(self) -> None:
+        if self.critique is None:
+            return
+        # wide: side by side; narrow: keep whichever of the two the leader was looking at
+        self._show_panel(self._is_wide() or not self.query_one("#chat").display)
+
+    def _is_wide(self) -> bool:
+        return self.size.width >= WIDE
+    @on(OptionList.OptionSelected, "#interventions, #sources")
+    def _open_source(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.open_source(event.option.id)
+
+    @on(Markdown.LinkClicked)
+    def _link_clicked(self, event: Markdown.LinkClicked) -> None:
+        href = event.href
+        if href.startswith(("case:", "intervention:", "framework:", "paper:")):
+            self.open_source(href)
+        else:
+            self.open_url(href)
+
+    def open_source(self, ref_id: str) -> None:
+        """Show a case, intervention, framework or paper in full, from the corpus."""
+        corpus = self.corpus
+        if not is_openable(corpus, ref_id):
+            self.notify(f"{ref_id} is not in the corpus.", severity="warning")
+            return
+        self.push_screen(SourceScreen(entry_title(corpus, ref_id), entry_markdown(corpus, ref_id)))
+
+    @property
+    def corpus(self) -> Corpus:
+        if self._corpus is None:
+            self._corpus = self._corpus_loader()
+        return self._corpus
+
+    # commands ------------------------------------------------------------------------------
+
+    async def run_slash_command(self, line: str) -> bool:
+        """Run ``/command args``. Returns True when the input should be cleared."""
+        name, _, arg = line[1:].partition(" ")
+        name, arg = name.lower().strip(), arg.strip()
+        if name in ("load", "open"):
+            if arg:
+                await self.load_plan_file(arg)
+            else:
+                self.action_open_plan()
+            return True
+        if name == "export":
+            self.export(arg or None)
+            return True
+        if name == "copy":
+            self.action_copy_answer()
+            return True
+        if name == "sessions":
+            self.action_sessions()
+            return True
+        if name == "new":
+            await self.action_new_session()
+            return True
+        if name == "rename":
+            if not arg:
+                self.notify("Give the new name, for example /rename Torbay refresh 2026.", severity="warning")
+                return False
+            if self.session_id is None:
+                self.notify("Nothing to rename yet: start the conversation first.", severity="warning")
+                return False
+            self.rename_session(self.session_id, arg)
+            return True
+        if name == "help":
+            self.action_help()
+            return True
+        if name in ("quit", "exit"):
+            self.exit()
+            return True
+        known = ("/load", "/export", "/copy", "/sessions", "/new", "/rename", "/help", "/quit")
+        from ..errors import suggest
+
+        close = suggest("/" + name, known)
+        hint = f" Did you mean {close[0]}?" if close else " Type /help to see the commands."
+        self.notify(f"There is no command /{name}.{hint}", severity="warning")
+        return False
+
+    def action_open_plan(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.call_later(self.load_plan_file, path)
+
+        self.push_screen(OpenPlanScreen(), chosen)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        self.export(None)
+
+    def export(self, path: str | None) -> Path | None:
+        """Write the conversation and the latest critique as Markdown; returns where."""
+        if self.session_id is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return None
+        info = self.store.get(self.session_id)
+        text = conversation_markdown(info.title, self.store.messages(self.session_id), self.critique)
+        if path:
+            target = Path(os.path.expanduser(path))
+            if target.is_dir():
+                target = default_export_path(info.title, target)
+            elif not target.suffix:
+                target = target.with_suffix(".md")
+        else:
+            target = default_export_path(info.title, self.export_dir or Path.cwd())
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed", severity="error")
+            return None
+        self.notify(f"Saved to {target.resolve()}", title="Exported")
+        return target
+
+    def action_copy_answer(self) -> None:
+        if not self.last_answer:
+            self.notify("There is no answer to copy yet.", severity="warning")
+            return
+        how = copy_text(self, self.last_answer)
+        extra = "" if how == "system" else " (if nothing arrives, your terminal blocks this: use F4 to export)"
+        self.notify(f"Copied the last answer ({len(self.last_answer):,} characters){extra}.", timeout=5)
+
+    def action_sessions(self) -> None:
+        def chosen(result: SessionAction | None) -> None:
+            if result is None:
+                return
+            action, session_id = result
+            if action == "new":
+                self.call_later(self.action_new_session)
+            elif session_id is not None and session_id != self.session_id:
+                self.call_later(self.resume_session, session_id)
+
+        self.push_screen(SessionsScreen(self, self.session_id), chosen)
+
+    # sessions ------------------------------------------------------------------------------
+
+    def list_sessions(self) -> list[SessionInfo]:
+        return self.store.list()
+
+    def rename_session(self, session_id: str, title: str) -> None:
+        self.store.rename(session_id, title)
+        if session_id == self.session_id:
+            self.sub_title = self.store.get(session_id).title
+        self.notify(f"Renamed to “{self.store.get(session_id).title}”.", timeout=4)
+
+    def delete_session(self, session_id: str) -> None:
+        self.store.delete(session_id)
+        if session_id == self.session_id:
+            self.call_later(self.action_new_session)
+        self.notify("Conversation deleted.", timeout=4)
+
+    async def action_new_session(self) -> None:
+        await self.action_cancel()
+        self.session_id = None
+        self.sub_title = UNTITLED
+        await self._clear()
+        await self._show_welcome()
+        self._reset_conversation(None)
+        self._prepare_conversation()
+        self.query_one("#prompt", PromptInput).focus()
+
+    async def _clear(self) -> None:
+        await self.query_one("#conversation", VerticalScroll).remove_children()
+        self.critique = None
+        self.previous_balance = None
+        self.last_answer = None
+        self._show_panel(False)
+        self.query_one("#sources", SourceList).show([], replace=True)
+        self.refresh_bindings()
+
+    async def resume_session(self, session_id: str) -> None:
+        """Show a saved conversation and carry on from where it stopped."""
+        await self.action_cancel()
+        info = self.store.get(session_id)
+        messages = self.store.messages(session_id)
+        self.session_id = session_id
+        self.sub_title = info.title
+        await self._clear()
+        critiques: list[Critique] = []
+        widgets: list[Any] = []
+        for record in messages:
+            widgets.extend(self._widgets_for(record, critiques))
+        await self.query_one("#conversation", VerticalScroll).mount_all(widgets)
+        self.last_answer = next((m.content for m in reversed(messages) if m.role == "assistant" and m.content),
+                                None)
+        if critiques:
+            previous = critiques[-2].balance if len(critiques) > 1 else None
+            await self._show_critique(critiques[-1], previous, announce=False)
+        self._reset_conversation(self.store.load_state(session_id))
+        self._prepare_conversation()
+        self.query_one("#conversation", VerticalScroll).anchor()
+        self.query_one("#prompt", PromptInput).focus()
+        if info.backend:
+            self._set_backend(info.backend)
+
+    def _widgets_for(self, record: MessageRecord, critiques: list[Critique]) -> list[Any]:
+        if record.role == "user":
+            return [UserMessage(record.content)]
+        if record.role == "note":
+            return [NoteMessage(record.content)]
+        status = {"stopped": "stopped", "failed": "failed", "streaming": "interrupted"}.get(record.status)
+        out: list[Any] = [AssistantMessage(record.content, status=status)]
+        if record.critique is not None:
+            critique = Critique.model_validate(record.critique)
+            out.append(CritiqueCard(critique, critiques[-1].balance if critiques else None))
+            critiques.append(critique)
+        return out
+
+
+def copy_text(app: App[Any], text: str) -> str:
+    """Copy with pyperclip when it is installed and works, else with the terminal (OSC 52)."""
+    try:
+        import pyperclip  # type: ignore[import-not-found,unused-ignore]
+
+        pyperclip.copy(text)
+        return "system"
+    except Exception:  # not installed, or no clipboard on this machine
+        app.copy_to_clipboard(text)
+        return "terminal"
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def _first_line_title(content: str) -> str:
+    first = next((line.strip("#*- ").strip() for line in content.splitlines() if line.strip()), "")
+    return _shorten(first, TITLE_WIDTH)

@@ -1,0 +1,64 @@
+"""``assistant chat``: registers the subcommand; Textual and the advisor load only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "chat", help="talk a plan through in the terminal (the chat app)",
+        description="Open the chat: paste, describe or open a transformation plan, read the critique, ask "
+                    "follow-up questions, and export. Offline unless --model (or ASSISTANT_MODEL) is set. "
+                    "Conversations are saved under ASSISTANT_HOME and can be resumed.")
+    p.add_argument("--model", help="a litellm model string, e.g. ollama/llama3.1 (default: ASSISTANT_MODEL or offline)")
+    p.add_argument("--session", metavar="ID", help="resume a saved conversation (see the F3 list for ids)")
+    p.add_argument("--list-sessions", action="store_true", help="print the saved conversations and exit")
+    p.set_defaults(handler=cmd_chat)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from ..settings import get_settings
+    from .sessions import SessionStore
+
+    settings = get_settings()
+    store = SessionStore()
+    if args.list_sessions:
+        for info in store.list():
+            print(f"{info.id}  {info.updated_at:%Y-%m-%d %H:%M}  {info.messages:>3} messages  {info.title}")
+        return 0
+    if args.session:
+        store.get(args.session)  # an unknown id fails here, with "did you mean ...?"
+    spec = args.model if args.model is not None else settings.model
+
+    from ..advice.advisor import get_advisor
+    from .app import ChatApp, ConversationLike
+
+    def conversation(state: dict[str, Any] | None) -> ConversationLike:
+        from ..advice.conversation import Conversation
+
+        model = None
+        if spec:
+            from ..advice.llm.litellm_model import get_chat_model  # lazy: litellm costs seconds to import
+
+            model = get_chat_model(spec)
+        advisor = get_advisor()
+        if state is not None:
+            return Conversation.from_state(advisor, state, model=model)
+        return Conversation(advisor, model=model)
+
+    app = ChatApp(conversation, store, corpus=lambda: get_advisor().corpus, session_id=args.session,
+                  backend=spec or "offline")
+    try:
+        app.run()
+    finally:
+        store.close()
+    if app.return_code not in (None, 0):
+        return int(app.return_code or 1)
+    if app.session_id:
+        print(f"Saved. Resume with: assistant chat --session {app.session_id}", file=sys.stderr)
+    return 0
