@@ -72,7 +72,9 @@ class ModeMetrics(BaseModel):
     mode: str
     recall_at_5: float
     mrr: float
-    hit_at_5: float = Field(description="Share of queries with at least one relevant document in the top 5.")
+    hit_at_5: float = Field(
+        description="Share of queries with at least one relevant document in the top 5."
+    )
     queries: list[QueryResult]
 
 
@@ -108,7 +110,9 @@ class RetrievalEvalReport(BaseModel):
 
     def misses(self, mode: str = "hybrid") -> list[tuple[str, list[str]]]:
         """Queries whose relevant documents were not all in the top 5, with their top 5."""
-        return [(q.id, q.ranked[:RECALL_AT]) for q in self.modes[mode].queries if q.recall_at_5 < 1.0]
+        return [
+            (q.id, q.ranked[:RECALL_AT]) for q in self.modes[mode].queries if q.recall_at_5 < 1.0
+        ]
 
 
 def load_queries(path: Path | None = None) -> tuple[RetrievalSet, str]:
@@ -153,7 +157,9 @@ def evaluate_retrieval(
         for q in dataset.queries:
             for label in q.relevant:
                 if _doc(label) not in known:
-                    raise UnknownIdError(f"document in retrieval query {q.id!r}", label, sorted(known))
+                    raise UnknownIdError(
+                        f"document in retrieval query {q.id!r}", label, sorted(known)
+                    )
             if q.kind is not None and q.kind not in CHUNK_KINDS:
                 raise UnknownIdError("kind", q.kind, CHUNK_KINDS)
         config = config or retriever.config
@@ -162,11 +168,19 @@ def evaluate_retrieval(
             per_query = []
             for q in dataset.queries:
                 hits = retriever.search(
-                    q.query, k=RANK_DEPTH, kind=q.kind, theme=q.theme, country=q.country, mode=mode, config=config
+                    q.query,
+                    k=RANK_DEPTH,
+                    kind=q.kind,
+                    theme=q.theme,
+                    country=q.country,
+                    mode=mode,
+                    config=config,
                 )
                 ranked = [h.doc_id for h in hits]
                 recall, rr = _score(ranked, {_doc(r) for r in q.relevant})
-                per_query.append(QueryResult(id=q.id, ranked=ranked, recall_at_5=recall, reciprocal_rank=rr))
+                per_query.append(
+                    QueryResult(id=q.id, ranked=ranked, recall_at_5=recall, reciprocal_rank=rr)
+                )
             n = len(per_query)
             results[mode] = ModeMetrics(
                 mode=mode,
