@@ -36,7 +36,7 @@ from ..knowledge import Corpus
 from ..reading import PlanDocument, read_plan
 from .corpus_text import entry_markdown, entry_title, is_openable
 from .export import conversation_markdown, default_export_path
-from .screens import HelpScreen, OpenPlanScreen, SessionAction, SessionsScreen, SourceScreen, TextPromptScreen
+from .screens import HelpScreen, OpenPlanScreen, SessionAction, SessionsScreen, SourceScreen
 from .sessions import UNTITLED, MessageRecord, SessionInfo, SessionStore
 from .widgets import (
     AssistantMessage,
@@ -123,6 +123,12 @@ class TurnEnded(Message):
         self.turn = turn
 
 
+class PlanRead(Message):
+    def __init__(self, doc: PlanDocument) -> None:
+        super().__init__()
+        self.doc = doc
+
+
 class BackendReady(Message):
     def __init__(self, backend: str) -> None:
         super().__init__()
@@ -135,7 +141,7 @@ class ChatApp(App[None]):
     TITLE = "Transformation Advisor"
     CSS_PATH = "chat.tcss"
     ENABLE_COMMAND_PALETTE = True
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (WIDE, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]  # noqa: RUF012 (Textual's own declaration)
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("escape", "cancel", "Stop", priority=True),
         Binding("ctrl+o", "open_plan", "Open plan", priority=True),
@@ -306,9 +312,11 @@ class ChatApp(App[None]):
             self.call_from_thread(self.notify, f"{path} could not be read: {exc}", title="Could not open the plan",
                                   severity="error", timeout=12)
             return
-        self.call_from_thread(self._plan_read, doc)
+        self.post_message(PlanRead(doc))
 
-    async def _plan_read(self, doc: PlanDocument) -> None:
+    @on(PlanRead)
+    async def _plan_read(self, message: PlanRead) -> None:
+        doc = message.doc
         if self.active_turn is not None:
             self.notify("Still answering. Press Esc to stop it first.", severity="warning")
             return
@@ -370,7 +378,7 @@ class ChatApp(App[None]):
                     else:
                         stopped = worker.is_cancelled
                 finally:
-                    events.close()  # closing the generator is what cancels the generation
+                    _close(events)  # closing the generator is what cancels the generation
                 if stopped:
                     store.update_message(turn.answer_id, content="".join(parts), status="stopped")
                     store.save_state(turn.session_id, conversation.to_state())
@@ -643,7 +651,7 @@ class ChatApp(App[None]):
     # sessions ------------------------------------------------------------------------------
 
     def list_sessions(self) -> list[SessionInfo]:
-        return self.store.list()
+        return self.store.list_sessions()
 
     def rename_session(self, session_id: str, title: str) -> None:
         self.store.rename(session_id, title)
@@ -725,6 +733,12 @@ def copy_text(app: App[Any], text: str) -> str:
     except Exception:  # not installed, or no clipboard on this machine
         app.copy_to_clipboard(text)
         return "terminal"
+
+
+def _close(events: Iterator[Event]) -> None:
+    close = getattr(events, "close", None)
+    if callable(close):
+        close()
 
 
 def _shorten(text: str, width: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["add_parsers"]
 
@@ -28,7 +28,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     settings = get_settings()
     store = SessionStore()
     if args.list_sessions:
-        for info in store.list():
+        for info in store.list_sessions():
             print(f"{info.id}  {info.updated_at:%Y-%m-%d %H:%M}  {info.messages:>3} messages  {info.title}")
         return 0
     if args.session:
@@ -43,13 +43,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
         model = None
         if spec:
-            from ..advice.llm.litellm_model import get_chat_model  # lazy: litellm costs seconds to import
+            # lazy: litellm costs seconds to import
+            from ..advice.llm.litellm_model import get_chat_model
 
             model = get_chat_model(spec)
         advisor = get_advisor()
         if state is not None:
-            return Conversation.from_state(advisor, state, model=model)
-        return Conversation(advisor, model=model)
+            return cast(ConversationLike, Conversation.from_state(advisor, state, model=model))
+        return cast(ConversationLike, Conversation(advisor, model=model))
 
     app = ChatApp(conversation, store, corpus=lambda: get_advisor().corpus, session_id=args.session,
                   backend=spec or "offline")

@@ -31,11 +31,11 @@ def is_openable(corpus: Corpus, ref_id: str) -> bool:
 def entry_title(corpus: Corpus, ref_id: str) -> str:
     kind, key = _split(ref_id)
     if kind == "case" and key in corpus.cases:
-        return corpus.cases[key].name
+        return str(corpus.cases[key].name)
     if kind == "intervention" and key in corpus.interventions:
-        return corpus.interventions[key].title
+        return str(corpus.interventions[key].title)
     if ref_id in corpus.references:
-        return corpus.references[ref_id].title
+        return str(corpus.references[ref_id].title)
     return ref_id
 
 

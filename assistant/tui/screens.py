@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
@@ -90,7 +90,7 @@ Press **Esc** to close.
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog wide") as scroll:
@@ -105,7 +105,7 @@ class HelpScreen(ModalScreen[None]):
 class SourceScreen(ModalScreen[None]):
     """The full corpus text of a case, intervention, framework or paper."""
 
-    BINDINGS = [Binding("escape,q", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
 
     def __init__(self, title: str, markdown: str) -> None:
         super().__init__()
@@ -128,7 +128,7 @@ class SourceScreen(ModalScreen[None]):
 class TextPromptScreen(ModalScreen[str | None]):
     """Ask for one line of text (a session name)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, value: str = "") -> None:
         super().__init__()
@@ -150,7 +150,7 @@ class TextPromptScreen(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
         super().__init__()
@@ -219,7 +219,7 @@ def path_matches(value: str, limit: int = 50) -> list[str]:
 class OpenPlanScreen(ModalScreen[str | None]):
     """Type a path with completion (Tab completes), or pick from the list."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("tab", "complete", "Complete", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"), Binding("tab", "complete", "Complete", priority=True)]
 
     def __init__(self, start: str = "") -> None:
         super().__init__()
@@ -255,7 +255,7 @@ class OpenPlanScreen(ModalScreen[str | None]):
         candidates = path_matches(field.value)
         if not candidates:
             return
-        common = os.path.commonprefix(candidates)
+        common = os.path.commonprefix(candidates)  # noqa: RUF071 (completion is by characters)
         field.value = candidates[0] if len(candidates) == 1 else (common if len(common) > len(field.value)
                                                                   else field.value)
         field.cursor_position = len(field.value)
@@ -300,7 +300,7 @@ class SessionHost(Protocol):
 class SessionsScreen(ModalScreen[SessionAction | None]):
     """Saved conversations: open (resume), rename, delete, or start a new one."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back"),
         Binding("enter", "open", "Resume", priority=True),
         Binding("r", "rename", "Rename"),

@@ -56,7 +56,7 @@ UNTITLED = "New conversation"
 def default_store_path() -> Path:
     from ..settings import get_settings
 
-    return get_settings().state_dir("sessions") / "sessions.sqlite3"
+    return Path(get_settings().state_dir("sessions")) / "sessions.sqlite3"
 
 
 def _now() -> datetime:
@@ -134,10 +134,10 @@ class SessionStore:
                 "SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS n "
                 "FROM sessions s WHERE s.id = ?", (session_id,)).fetchone()
         if row is None:
-            raise UnknownIdError("session", session_id, [s.id for s in self.list()])
+            raise UnknownIdError("session", session_id, [s.id for s in self.list_sessions()])
         return _info(row)
 
-    def list(self) -> list[SessionInfo]:
+    def list_sessions(self) -> list[SessionInfo]:
         """All sessions, most recently used first."""
         with self._lock:
             rows = self._db.execute(

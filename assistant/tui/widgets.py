@@ -5,6 +5,8 @@ Views only render what the core returned (a Critique, a Balance); they compute n
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import events
@@ -295,7 +297,7 @@ class InterventionList(OptionList):
 class SourceList(OptionList):
     """Cases, frameworks and papers cited so far; Enter opens the full text."""
 
-    KIND_ORDER = {"case": 0, "intervention": 1, "framework": 2, "paper": 3}
+    KIND_ORDER: ClassVar[dict[str, int]] = {"case": 0, "intervention": 1, "framework": 2, "paper": 3}
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
