@@ -140,6 +140,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def advisor() -> Any:
-    from assistant.advice.advisor import Advisor
+    """The process-wide advisor, the one the CLI uses (built once: it costs seconds)."""
+    from assistant.advice.advisor import get_advisor
 
-    return Advisor()
+    return get_advisor()
