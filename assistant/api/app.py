@@ -32,7 +32,7 @@ from .limits import BodySizeLimitMiddleware
 from .protocol import ErrorBody, ErrorResponse
 from .routes import EXTRA_SCHEMAS, health_router, v1_router
 from .security import KeyRing, load_keys
-from .serving import ConversationFactory, Serving
+from .serving import ChatModelFactory, ConversationFactory, Serving
 
 __all__ = ["create_app"]
 
@@ -171,11 +171,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(settings: Settings | None = None, *, advisor: Any = None,
-               conversation_factory: ConversationFactory | None = None, warm_up: bool = True) -> FastAPI:
-    """The API app. ``advisor`` and ``conversation_factory`` let tests plug in fakes; by default the
+               conversation_factory: ConversationFactory | None = None,
+               chat_model_factory: ChatModelFactory | None = None, warm_up: bool = True) -> FastAPI:
+    """The API app. ``advisor``, ``conversation_factory`` and ``chat_model_factory`` let tests plug in
+    fakes at the core's seams; by default the
     process-wide advisor is loaded (and warmed) in the background at startup, so /healthz answers at
     once and /readyz turns ready when loading is done."""
-    serving = Serving(settings, advisor=advisor, conversation_factory=conversation_factory)
+    serving = Serving(settings, advisor=advisor, conversation_factory=conversation_factory,
+                      chat_model_factory=chat_model_factory)
     settings = serving.settings
     keys: KeyRing = load_keys(settings)
 

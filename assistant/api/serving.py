@@ -45,6 +45,7 @@ from .protocol import (
 
 if TYPE_CHECKING:
     from ..advice.advisor import Advisor
+    from ..advice.llm.model import ChatModel
     from ..knowledge import Corpus
     from ..knowledge.models import Case
 
@@ -64,22 +65,8 @@ class ConversationLike(Protocol):
 
 # (advisor, earlier messages, litellm model string or '' for offline) -> a conversation to send() to
 ConversationFactory = Callable[[Any, list[dict[str, str]], str], ConversationLike]
-
-
-@functools.cache
-def _chat_model(spec: str) -> Any:
-    """One ChatModel per model string per process (litellm is imported only here, on the LLM path)."""
-    from ..advice.llm.litellm_model import get_chat_model
-
-    return get_chat_model(spec)
-
-
-def _default_conversation(advisor: Any, messages: list[dict[str, str]], model: str) -> ConversationLike:
-    from ..advice.conversation import Conversation
-
-    conversation: ConversationLike = Conversation.from_messages(
-        advisor, messages, model=_chat_model(model) if model else None)
-    return conversation
+# a litellm model string -> the ChatModel that calls it
+ChatModelFactory = Callable[[str], "ChatModel"]
 
 
 async def iterate_in_thread(generator: Iterator[T]) -> AsyncGenerator[T, None]:
@@ -141,13 +128,17 @@ class Serving:
     """Per-app state and logic: the advisor, limits, and the knowledge views."""
 
     def __init__(self, settings: Settings | None = None, *, advisor: Advisor | None = None,
-                 conversation_factory: ConversationFactory | None = None) -> None:
+                 conversation_factory: ConversationFactory | None = None,
+                 chat_model_factory: ChatModelFactory | None = None) -> None:
         self._own_settings = settings is not None
         self.settings = settings or get_settings()
         self._advisor = advisor
         self._advisor_lock = threading.Lock()
         self.load_error: AdvisorError | None = None
-        self._conversation_factory = conversation_factory or _default_conversation
+        self._conversation_factory = conversation_factory
+        self._chat_model_factory = chat_model_factory
+        self._chat_models: dict[str, ChatModel] = {}
+        self._chat_models_lock = threading.Lock()
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_minute)
         self.model_slots = ModelSlots(self.settings.max_concurrent_llm)
         self.started = int(time.time())
@@ -210,6 +201,30 @@ class Serving:
                       description="The deterministic offline advisor: same plan, same critique."),
         ])
 
+    def chat_model(self, spec: str) -> ChatModel:
+        """One ChatModel per model string, reused (litellm is imported only here, on the model path)."""
+        with self._chat_models_lock:
+            model = self._chat_models.get(spec)
+            if model is None:
+                if self._chat_model_factory is not None:
+                    model = self._chat_model_factory(spec)
+                else:
+                    from ..advice.llm.litellm_model import get_chat_model
+
+                    model = get_chat_model(spec, self.settings)
+                self._chat_models[spec] = model
+            return model
+
+    def conversation(self, messages: list[dict[str, str]], model: str) -> ConversationLike:
+        """A conversation rebuilt from the client's earlier messages (blocking: replays their effect)."""
+        if self._conversation_factory is not None:
+            return self._conversation_factory(self.advisor(), messages, model)
+        from ..advice.conversation import Conversation
+
+        conversation: ConversationLike = Conversation.from_messages(
+            self.advisor(), messages, model=self.chat_model(model) if model else None)
+        return conversation
+
     # ------------------------------------------------------------------ plans
 
     def check_plan_length(self, text: str, param: str) -> None:
@@ -240,8 +255,15 @@ class Serving:
 
     async def critique(self, doc: PlanDocument, requested_model: str | None, param: str = "plan") -> Critique:
         model = self._model(requested_model)
-        return await self._run(lambda: self.advisor().critique(doc, model=model), uses_model=bool(model),
-                               param=param)
+        if not model:
+            return await self._run(lambda: self.advisor().critique(doc, model=""), uses_model=False, param=param)
+
+        def with_model() -> Critique:
+            from ..advice.llm.planner import critique_with_model
+
+            return critique_with_model(self.advisor(), doc, model=self.chat_model(model))
+
+        return await self._run(with_model, uses_model=True, param=param)
 
     def critique_markdown(self, critique: Critique) -> str:
         from ..advice.render import critique_markdown
@@ -275,7 +297,7 @@ class Serving:
         history, message = self._split_turn(messages, param)
 
         def events() -> Iterator[Event]:
-            conversation = self._conversation_factory(self.advisor(), history, model)
+            conversation = self.conversation(history, model)
             turn = conversation.send(message)
             try:
                 yield from turn

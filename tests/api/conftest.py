@@ -65,9 +65,11 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def make_app(home: Path, advisor: Advisor):  # type: ignore[no-untyped-def]
-    def build(advisor_: Any = None, conversation_factory: Any = None, **overrides: Any) -> FastAPI:
+    def build(advisor_: Any = None, conversation_factory: Any = None, chat_model_factory: Any = None,
+              **overrides: Any) -> FastAPI:
         return create_app(make_settings(home, **overrides), advisor=advisor_ or advisor,
-                          conversation_factory=conversation_factory, warm_up=False)
+                          conversation_factory=conversation_factory, chat_model_factory=chat_model_factory,
+                          warm_up=False)
 
     return build
 

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.advice.events import TextDelta, TurnDone
+from assistant.advice.llm.testing import ScriptedChatModel
 from assistant.api.app import create_app
 from assistant.api.security import hash_line
 from assistant.errors import ConfigError, ModelError
@@ -234,50 +235,54 @@ def test_rate_limit_is_429_with_retry_after_per_key(make_app) -> None:
         assert c.get("/healthz").status_code == 200
 
 
-class SlowModelAdvisor:
-    """Critiques with a model block until released: a model call that takes its time."""
+def test_model_saturation_is_503_with_retry_after(make_app) -> None:
+    """A slow model (scripted, behind the ChatModel seam) holds the only slot; the next model call gets 503."""
+    entered, gate = threading.Event(), threading.Event()
 
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.corpus = real.corpus
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.models: list[str | None] = []
+    def slow(messages: Any, kind: str) -> str:
+        entered.set()
+        gate.wait(10)
+        return "not the JSON you asked for"  # the planner then falls back to the offline critique
 
-    def critique(self, plan: Any, *, model: str | None = None) -> Any:
-        self.models.append(model)
-        if model:
-            self.entered.set()
-            assert self.release.wait(10)
-            critique = self.real.critique(plan, model="")
-            return critique.model_copy(update={"backend": model})
-        return self.real.critique(plan, model="")
-
-
-def test_model_saturation_is_503_with_retry_after(make_app, advisor) -> None:
-    slow = SlowModelAdvisor(advisor)
-    app = make_app(advisor_=slow, model="fake/slow-model", max_concurrent_llm=1)
+    app = make_app(model="openai/slow-model", max_concurrent_llm=1,
+                   chat_model_factory=lambda spec: ScriptedChatModel(slow, name=spec))
     with TestClient(app) as c:
         c.headers.update(AUTH)
         results: list[httpx.Response] = []
         first = threading.Thread(target=lambda: results.append(c.post("/v1/critiques", json={"plan": ONE_PAGE_PLAN})))
         first.start()
-        assert slow.entered.wait(10)
-        busy = c.post("/v1/critiques", json={"plan": ONE_PAGE_PLAN})
-        assert_error(busy, 503, type="service_unavailable_error", code="model_busy")
-        assert int(busy.headers["retry-after"]) >= 1
-        streamed = c.post("/v1/chat", json={"messages": [{"role": "user", "content": "hi"}], "stream": True})
-        assert_error(streamed, 503, code="model_busy")
-        # the offline model id never waits for the model
-        offline = c.post("/v1/critiques", json={"plan": ONE_PAGE_PLAN, "model": "transformation-advisor-offline"})
-        assert offline.status_code == 200 and offline.json()["backend"] == "offline"
-        slow.release.set()
-        first.join(10)
-        assert results[0].status_code == 200 and results[0].json()["backend"] == "fake/slow-model"
+        try:
+            assert entered.wait(10)
+            busy = c.post("/v1/critiques", json={"plan": ONE_PAGE_PLAN})
+            assert_error(busy, 503, type="service_unavailable_error", code="model_busy")
+            assert int(busy.headers["retry-after"]) >= 1
+            streamed = c.post("/v1/chat", json={"messages": [{"role": "user", "content": "hi"}], "stream": True})
+            assert_error(streamed, 503, code="model_busy")
+            completion = c.post("/v1/chat/completions", json={"model": "transformation-advisor",
+                                                              "messages": [{"role": "user", "content": "hi"}]})
+            assert_error(completion, 503, code="model_busy")
+            # the offline model id never waits for the model
+            offline = c.post("/v1/critiques", json={"plan": ONE_PAGE_PLAN, "model": "transformation-advisor-offline"})
+            assert offline.status_code == 200 and offline.json()["backend"] == "offline"
+        finally:
+            gate.set()
+            first.join(30)
+        assert results[0].status_code == 200, results[0].text
+        assert results[0].json()["backend"].startswith("offline (fallback")
         # the slot is free again
-        slow.entered.clear()
         assert c.post("/v1/critiques", json={"plan": ONE_PAGE_PLAN}).status_code == 200
-    assert slow.models == ["fake/slow-model", "", "fake/slow-model"]
+
+
+def test_model_backed_chat_tells_a_text_client_about_the_fallback(make_app) -> None:
+    broken = ScriptedChatModel(ModelError("no answer", reason="timeout"), name="openai/broken")
+    with TestClient(make_app(model="openai/broken", chat_model_factory=lambda spec: broken)) as c:
+        r = c.post("/v1/chat/completions", headers=AUTH, json={
+            "model": "transformation-advisor", "messages": [{"role": "user", "content": ONE_PAGE_PLAN}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["system_fingerprint"].startswith("offline (fallback")
+    assert "> **Note:**" in body["choices"][0]["message"]["content"]
+    assert broken.calls, "the configured model was asked first"
 
 
 # ----------------------------------------------------------------------------- streaming failures
