@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from ..analysis.actions import CodedAction
@@ -30,6 +31,7 @@ from ..domain import Balance, Critique
 from ..errors import AdvisorError, ModelError, PlanReadError
 from ..reading import PlanDocument, guess_title, plan_from_text
 from ..retrieval.lexical import tokenize
+from ..settings import Settings
 from . import answers
 from .advisor import Advisor, Assessment
 from .answers import Answer
@@ -379,9 +381,16 @@ class Conversation:
         if intent.target is not None:
             return _Outcome("case", answers.case_answer(intent.target, corpus), state)
         ranked = answers.rank_similar_cases(corpus, plan_text=state.plan_text, critique=state.critique,
-                                            query=message, case_search=self.advisor.case_finder)
+                                            query=message, case_search=self._case_search())
         answer = answers.similar_cases_answer(ranked, corpus, has_plan=state.plan_text is not None)
         return _Outcome("case", answer, state)
+
+    def _case_search(self) -> answers.CaseSearch | None:
+        """The retrieval layer for "cases like ours": the advisor's case finder, else an index that is
+        already built; never build one in the middle of a chat turn. None means the lexical fallback."""
+        if self.advisor.case_finder is not None:
+            return self.advisor.case_finder
+        return _index_case_search(self.advisor.settings)
 
     def _on_theme(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
         assert intent.target is not None
@@ -750,6 +759,36 @@ def _evidence(corpus: Any, ids: Sequence[str], limit: int = 6) -> list[dict[str,
             entry = corpus.references[ref]
             out.append({"id": ref, "title": f"{entry.title} ({entry.authors})", "text": entry.summary})
     return out
+
+
+_RETRIEVERS: dict[str, Any] = {}
+
+
+def _index_case_search(settings: Settings) -> answers.CaseSearch | None:
+    home = str(settings.home)
+    if home not in _RETRIEVERS:
+        retriever = None
+        if (Path(settings.home) / "index").is_dir():
+            try:
+                from ..retrieval.retriever import Retriever
+
+                candidate = Retriever(settings=settings)
+                status = candidate.status()
+                if status.built and status.up_to_date:
+                    retriever = candidate
+                else:
+                    candidate.close()
+            except Exception as exc:  # retrieval is optional here; the lexical match stands in
+                log.info("retrieval index unavailable for case search: %s", exc)
+        _RETRIEVERS[home] = retriever
+    retriever = _RETRIEVERS[home]
+    if retriever is None:
+        return None
+
+    def search(kind: str, query: str) -> list[str]:
+        return [hit.doc_id for hit in retriever.search(query[:4000], k=5, kind="case")]
+
+    return search
 
 
 def _planner_extras(stream_critique: Callable[..., Any], previous: Critique | None) -> dict[str, Any]:

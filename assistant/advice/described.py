@@ -67,6 +67,8 @@ def render_plan(base: str | None, statements: Sequence[Statement]) -> str | None
         if actions:
             parts += ["", ACTIONS_HEADING, *[_item(a) for a in actions]]
         return "\n".join(parts) + "\n"
+    if not actions and not context:
+        return base
     parts = [base.rstrip("\n")]
     if context:
         parts += ["", CONTEXT_HEADING, "", " ".join(context)]

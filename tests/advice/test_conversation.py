@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from assistant.advice.advisor import Advisor
 from assistant.advice.conversation import Conversation
 from assistant.advice.events import Citations, CritiqueReady, Notice, TextDelta
+from assistant.advice.grounding import check_grounding
 
 from .helpers import INJECTION_LINE, PLAN, REVISED_PLAN, run
 
@@ -48,6 +51,7 @@ def test_describing_a_plan_asks_about_what_is_missing_then_critiques(advisor: Ad
     for finding in conv.critique.findings:
         for evidence in finding.evidence:
             assert evidence.quote in conv.plan_text
+    assert check_grounding(conv.critique, conv.plan_text, advisor.corpus).ok  # offsets index plan_text
     assert [t.role for t in conv.turns] == ["user", "assistant"] * 3
     assert conv.turns[-1].critique is conv.critique
 
@@ -84,9 +88,10 @@ def test_pasted_plan_then_follow_ups_about_a_finding_an_intervention_and_cases(a
     events, done = run(conv.send(PLAN))
     ready = _critique_event(events)
     assert ready is not None and ready.previous is None
-    assert conv.plan_text == PLAN.strip("\n") or conv.plan_text.strip() == PLAN.strip()
+    assert conv.plan_text == PLAN.strip("\n")
     critique = conv.critique
     assert critique is not None and critique.verdict.structural_overuse
+    assert check_grounding(critique, conv.plan_text, advisor.corpus).ok
     assert done.backend == "offline"
     assert critique.verdict.headline in done.answer
 
@@ -303,3 +308,57 @@ def test_offline_answers_stream_in_small_chunks(advisor: Advisor) -> None:
     assert len(deltas) > 20
     assert max(len(d.text) for d in deltas) < 200
     assert not any(isinstance(e, Notice) for e in events)
+
+
+def test_what_changed_repeats_the_last_revision(advisor: Advisor) -> None:
+    conv = Conversation(advisor)
+    run(conv.send(PLAN))
+    _, done = run(conv.send("What changed?"))
+    assert "only one version" in done.answer
+    run(conv.send("Revised plan:\n\n" + REVISED_PLAN))
+    _, done = run(conv.send("What changed?"))
+    assert done.answer.startswith("## What changed since the last version")
+    assert "Resolved:" in done.answer
+
+
+def test_adding_to_a_critiqued_plan_then_asking_again_shows_the_balance_move(advisor: Advisor) -> None:
+    conv = Conversation(advisor)
+    run(conv.send(PLAN))
+    before = conv.critique
+    assert before is not None
+    said = ("We will appoint two care coordinators who link district nurses and social workers around each "
+            "person, with protected time.")
+    events, done = run(conv.send(said))
+    assert _critique_event(events) is None
+    assert conv.plan_text is not None and said in conv.plan_text and conv.plan_text.startswith(PLAN.strip())
+    assert "review the plan again" in done.answer
+    events, done = run(conv.send("What do you think now?"))
+    ready = _critique_event(events)
+    assert ready is not None and ready.previous == before.balance
+    assert ready.critique.balance.relational_share > before.balance.relational_share
+    assert any(said.startswith(a.text) or a.text in said for a in ready.critique.actions)
+    assert check_grounding(ready.critique, conv.plan_text, advisor.corpus).ok
+
+
+def test_cases_like_ours_use_the_retrieval_seam_when_there_is_one(advisor: Advisor,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def finder(kind: str, query: str) -> list[str]:
+        asked.append((kind, query))
+        return ["case:buurtzorg", "case:nowhere", "case:nuka"]
+
+    monkeypatch.setattr(advisor, "case_finder", finder)
+    conv = Conversation.from_messages(advisor, [{"role": "user", "content": PLAN}])
+    events, _ = run(conv.send("Show me a case like ours"))
+    assert asked and "Programme Management Office" in asked[-1][1]
+    assert _cited(events) == ["case:buurtzorg", "case:nuka"]  # unknown ids never reach the user
+
+
+def test_the_lexical_fallback_ranks_cases_that_share_the_plans_approach(advisor: Advisor) -> None:
+    conv = Conversation.from_messages(advisor, [{"role": "user", "content": PLAN}])
+    events, done = run(conv.send("Any similar cases?"))
+    first = _cited(events)[0]
+    case = advisor.corpus.cases[first[5:]]
+    assert case.name in done.answer
+    assert "relied on" in done.answer  # names what the case has in common with the plan
