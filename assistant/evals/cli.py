@@ -84,9 +84,16 @@ def add_parsers(sub: Any) -> None:
     g.add_argument("--thresholds", metavar="FILE", help="default: evals/thresholds.yaml")
     g.set_defaults(handler=cmd_gate)
 
-    ret = ev.add_parser("retrieval", help="recall@5 and MRR of dense, BM25 and hybrid retrieval")
+    ret = ev.add_parser("retrieval", help="recall@5 and MRR of dense, BM25 and hybrid retrieval",
+                        description="Run the labelled retrieval queries through dense, BM25 and hybrid search "
+                                    "and report recall@5, MRR and hit@5 for each.")
     ret.add_argument("--queries", metavar="FILE", help="default: evals/retrieval/queries.yaml")
+    ret.add_argument("--modes", nargs="+", choices=["hybrid", "dense", "bm25"], help="default: all three")
     ret.add_argument("--format", "-f", default="text", choices=["text", "json"])
+    ret.add_argument("--out", "-o", metavar="FILE", help="write the report here instead of standard output")
+    ret.add_argument("--misses", action="store_true", help="list hybrid's misses with their top 5")
+    ret.add_argument("--gate", action="store_true",
+                     help="exit 1 unless hybrid recall@5 >= 0.90 and at least as good as each alone")
     ret.set_defaults(handler=cmd_retrieval)
 
     sc = ev.add_parser("scorers", help="list the scorers and the metrics they report")
@@ -205,16 +212,18 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from ..retrieval.evaluate import SEARCH_MODES, evaluate_retrieval
 
-    try:
-        from ..retrieval import evaluate
-    except ImportError as exc:
-        raise ConfigError("Retrieval evaluation is not available in this installation.") from exc
-    runner = getattr(evaluate, "cli_main", None) or getattr(evaluate, "main", None)
-    if runner is None:
-        raise ConfigError("assistant.retrieval.evaluate has no entry point for the CLI.")
-    return int(runner(args) or 0)
+    report = evaluate_retrieval(queries_path=Path(args.queries) if args.queries else None,
+                                modes=tuple(args.modes) if args.modes else SEARCH_MODES)
+    text = report.model_dump_json(indent=1) if args.format == "json" else report.table()
+    if args.misses and args.format == "text" and "hybrid" in report.modes:
+        text += "\n" + "\n".join(f"  miss {qid}: {', '.join(top)}" for qid, top in report.misses())
+    _write(text, args.out)
+    if args.gate and not report.hybrid_meets_target:
+        print("retrieval: hybrid recall@5 is below its target", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_scorers(args: argparse.Namespace) -> int:

@@ -59,6 +59,7 @@ class InjectionControl(_Model):
     removed: list[str]
     verdict: Verdict | None = None
     backend: str | None = None
+    usage: TokenUsage | None = None
     error: str | None = None
 
 
@@ -70,6 +71,9 @@ class SampleOutput(_Model):
     seconds: float = 0.0
     usage: TokenUsage | None = None
     cached: bool = Field(default=False, description="The generation came from the on-disk cache.")
+    llm: dict[str, Any] | None = Field(
+        default=None, description="How the model produced it (the LLM backend's ModelRecord): prompt stamps, "
+                                  "calls, tokens, repairs, fallback reason, grounding counts.")
     error: str | None = None
 
 

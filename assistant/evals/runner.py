@@ -73,6 +73,7 @@ class RunOptions:
     fresh: bool = False
     progress: bool = True
     cache: bool = True
+    chat_model: ChatModel | None = None  # a ChatModel instance instead of --model (tests, notebooks)
 
 
 def default_runs_dir() -> Path:
@@ -137,34 +138,49 @@ class Generator:
     """Makes one sample's critique (and, for injection samples, the control critique)."""
 
     def __init__(self, advisor: Advisor, backend: Backend, model: str | None,
-                 prompts: dict[str, PromptInfo], cache: JsonCache | None) -> None:
+                 prompts: dict[str, PromptInfo], cache: JsonCache | None,
+                 chat_model: ChatModel | None = None) -> None:
         self.advisor = advisor
         self.backend = backend
         self.model = model
+        self.chat_model = chat_model
         self.prompts = {k: v.model_dump() for k, v in prompts.items()}
         self.cache = cache
 
-    def _critique(self, text: str) -> tuple[Critique, TokenUsage | None, bool]:
+    def _critique(self, text: str) -> tuple[Critique, TokenUsage | None, dict[str, Any] | None, bool]:
         if self.backend == "offline":
-            return self.advisor.critique_offline(text), None, False
+            return self.advisor.critique_offline(text), None, None, False
         key = {"kind": "critique", "model": self.model, "prompts": self.prompts, "plan": text,
                "api_base": self.advisor.settings.api_base}
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 usage = TokenUsage.model_validate(hit["usage"]) if hit.get("usage") else None
-                return Critique.model_validate(hit["critique"]), usage, True
-        critique, usage = _critique_with_usage(self.advisor, text, self.model)
+                return Critique.model_validate(hit["critique"]), usage, hit.get("llm"), True
+        critique, usage, llm = self._critique_with_model(text)
         if self.cache is not None and "fallback" not in critique.backend:
             self.cache.put(key, {"critique": critique.model_dump(mode="json"),
-                                 "usage": usage.model_dump() if usage else None})
-        return critique, usage, False
+                                 "usage": usage.model_dump() if usage else None, "llm": llm})
+        return critique, usage, llm, False
+
+    def _critique_with_model(self, text: str) -> tuple[Critique, TokenUsage, dict[str, Any]]:
+        from ..advice.llm.planner import run_critique  # lazy: litellm costs seconds to import
+        from ..reading import plan_from_text
+
+        doc = plan_from_text(text, max_chars=self.advisor.settings.max_plan_chars)
+        model = self.chat_model if self.chat_model is not None else self.model
+        assert model is not None
+        run = run_critique(self.advisor, doc, model=model)
+        r = run.record
+        usage = TokenUsage(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, calls=r.calls,
+                           cost_usd=r.cost_usd)
+        return run.critique, usage, r.model_dump(mode="json")
 
     def __call__(self, loaded: LoadedSample) -> SampleOutput:
         start = time.perf_counter()
         out = SampleOutput(sample_id=loaded.sample.id, plan_sha=plan_sha(loaded.text))
         try:
-            out.critique, out.usage, out.cached = self._critique(loaded.text)
+            out.critique, out.usage, out.llm, out.cached = self._critique(loaded.text)
         except Exception as exc:
             log.debug("sample %s failed", loaded.sample.id, exc_info=True)
             out.error = f"{type(exc).__name__}: {exc}"
@@ -173,27 +189,12 @@ class Generator:
             clean, removed = without_injections(loaded)
             control = InjectionControl(removed=removed)
             try:
-                critique, _, _ = self._critique(clean)
+                critique, control.usage, _, _ = self._critique(clean)
                 control.verdict, control.backend = critique.verdict, critique.backend
             except Exception as exc:
                 control.error = f"{type(exc).__name__}: {exc}"
             out.injection_control = control
         return out
-
-
-def _critique_with_usage(advisor: Advisor, text: str, model: str | None) -> tuple[Critique, TokenUsage | None]:
-    """An LLM critique, with the tokens its model calls used when the backend reports them."""
-    usage: TokenUsage | None = None
-    try:
-        from ..advice.llm.usage import track_usage  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return advisor.critique(text, model=model), None
-    with track_usage() as tracked:  # pragma: no cover - depends on the LLM backend's API
-        critique = advisor.critique(text, model=model)
-    usage = TokenUsage(prompt_tokens=int(getattr(tracked, "prompt_tokens", 0)),
-                       completion_tokens=int(getattr(tracked, "completion_tokens", 0)),
-                       calls=int(getattr(tracked, "calls", 0)), cost_usd=getattr(tracked, "cost_usd", None))
-    return critique, usage
 
 
 async def _generate_all(generate: Callable[[LoadedSample], SampleOutput], todo: list[LoadedSample],
@@ -220,7 +221,8 @@ def aggregate_scores(record: RunRecord, scorers: Sequence[Scorer]) -> None:
 def _summary(record: RunRecord) -> dict[str, float | int | None]:
     outs = list(record.outputs.values())
     times = sorted(o.seconds for o in outs if o.critique is not None and not o.cached)
-    usage = [o.usage for o in outs if o.usage]
+    usage = [o.usage for o in outs if o.usage] + [
+        o.injection_control.usage for o in outs if o.injection_control and o.injection_control.usage]
     scorer_errors = sum(1 for per in record.scores.values() for sc in per.values() if sc.error)
     return {
         "samples": len(outs),
@@ -233,6 +235,10 @@ def _summary(record: RunRecord) -> dict[str, float | int | None]:
         "seconds_max": round(times[-1], 4) if times else None,
         "prompt_tokens": sum(u.prompt_tokens for u in usage) if usage else None,
         "completion_tokens": sum(u.completion_tokens for u in usage) if usage else None,
+        "model_calls": sum(u.calls for u in usage) if usage else None,
+        "repaired": sum(1 for o in outs if o.llm and o.llm.get("repaired")) if record.backend == "llm" else None,
+        "verdict_flagged": (sum(1 for o in outs if o.llm and o.llm.get("verdict_flagged"))
+                            if record.backend == "llm" else None),
     }
 
 
@@ -274,14 +280,10 @@ def make_context(judge_model: str | None = None, *, corpus_loader: Callable[[], 
 
 
 def get_judge_model(spec: str) -> ChatModel:
-    """The judge through the LLM backend's ChatModel seam (litellm)."""
-    try:
-        from ..advice.llm import get_chat_model  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise ConfigError("The LLM backend is not available, so there is no judge model.",
-                          hint="Install the package with its LLM dependencies (litellm).") from exc
-    model: ChatModel = get_chat_model(spec)
-    return model
+    """The judge through the LLM backend's ChatModel seam (litellm, with its response cache)."""
+    from ..advice.llm.litellm_model import get_chat_model
+
+    return get_chat_model(spec)
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -316,6 +318,8 @@ def _check_resumable(record: RunRecord, path: Path, dataset: Dataset, options: R
 def run_eval(options: RunOptions, *, advisor: Advisor | None = None, judge: ChatModel | None = None,
              on_saved: Callable[[Path], None] | None = None) -> tuple[RunRecord, Path]:
     """Generate (or resume) a run, save it, score it, save it again. Returns the record and its path."""
+    if options.backend == "llm" and options.chat_model is not None and not options.model:
+        options = dataclasses.replace(options, model=options.chat_model.name)
     if options.backend == "llm" and not options.model:
         model = get_settings().model
         if not model:
@@ -363,7 +367,7 @@ def run_eval(options: RunOptions, *, advisor: Advisor | None = None, judge: Chat
     record.outputs = {k: v for k, v in record.outputs.items() if k in wanted}
     todo = [s for s in samples if not _done(record.outputs.get(s.sample.id), s)]
     cache = JsonCache(get_settings().state_dir("cache/eval-generations")) if options.cache else None
-    generate = Generator(advisor, options.backend, options.model, prompts, cache)
+    generate = Generator(advisor, options.backend, options.model, prompts, cache, options.chat_model)
     save_record(record, path)
     if on_saved:
         on_saved(path)
