@@ -20,16 +20,20 @@ from ..retrieval.lexical import tokenize
 
 __all__ = [
     "Answer",
+    "advice_answer",
     "case_answer",
     "change_markdown",
     "critique_narrative",
     "finding_answer",
+    "framework_answer",
     "help_answer",
     "injection_answer",
     "intervention_answer",
     "no_plan_answer",
     "rank_similar_cases",
+    "reference_answer",
     "similar_cases_answer",
+    "smalltalk_answer",
     "summary_answer",
     "theme_answer",
 ]
@@ -436,3 +440,62 @@ def injection_answer(critique: Critique | None) -> Answer:
 def no_plan_answer() -> Answer:
     return Answer("I don't have a plan to look at yet. Paste it, load a file, or tell me what it will do — "
                   "for example “we're merging the two community trusts next April” — and I'll build it up as we go.")
+
+
+def advice_answer(critique: Critique, corpus: Corpus) -> Answer:
+    """Where to start: the critique's interventions, each with the finding it answers and its first step."""
+    if not critique.interventions:
+        return Answer("I have no interventions to suggest for this plan: " + critique.verdict.headline)
+    labels = {f.id: _kind_label(corpus, f.kind).lower() for f in critique.findings}
+    lines = ["Where I would start, in order:", ""]
+    citations: list[str] = []
+    for n, advice in enumerate(critique.interventions[:3], start=1):
+        answers = ", ".join(f"{a} ({labels[a]})" for a in advice.addresses if a in labels)
+        lines.append(f"{n}. **{advice.title}**" + (f" — answers {answers}" if answers else ""))
+        if advice.first_steps:
+            lines.append(f"   First step: {advice.first_steps[0]}")
+        citations += [f"intervention:{advice.id}", *advice.citations[:1]]
+    rest = critique.interventions[3:]
+    if rest:
+        lines += ["", "Then: " + "; ".join(i.title for i in rest) + "."]
+    lines += ["", "Ask me what any of these would look like for your teams, or for a case where it worked."]
+    return Answer("\n".join(lines), list(dict.fromkeys(citations)))
+
+
+def reference_answer(ref_id: str, corpus: Corpus) -> Answer:
+    entry = corpus.references[ref_id]
+    year = f", {entry.year}" if entry.year else ""
+    lines = [f"**{entry.title}** ({entry.authors}{year})", "", entry.summary, "", f"Source: {entry.url}"]
+    provenance = corpus.framework.provenance
+    if ref_id == provenance.paper:
+        lines += ["", "**How this advisor uses it.** " + provenance.statement]
+    elif ref_id in provenance.anchors:
+        lines += ["", "It is one of the validated frameworks this advisor's own coding scheme is cross-walked to."]
+    return Answer("\n".join(lines), [ref_id])
+
+
+def framework_answer(corpus: Corpus) -> Answer:
+    """What the advice rests on, said plainly: the paper's themes, and that the detailed codes are ours."""
+    fw = corpus.framework
+    lines = [fw.provenance.statement, "", "**Themes** (from the paper):"]
+    lines += [f"- **{t.label}**: {t.definition}" for t in fw.themes]
+    lines += ["", "**Orientations** (every action in a plan is coded as one):"]
+    lines += [f"- **{o.label}**: {o.definition}" for o in fw.orientations]
+    lines += ["", "The **relational share** is the relational and joint-improvement actions divided by all coded "
+              "actions. A plan shows structural overuse when few of its actions concretely build working "
+              "relationships and the overuse patterns pile up."]
+    citations = [fw.provenance.paper, *[a for a in fw.provenance.anchors if a in corpus.references][:4]]
+    lines += ["", "Sources: " + ", ".join(f"`{c}`" for c in citations)]
+    return Answer("\n".join(lines), citations)
+
+
+def smalltalk_answer(message: str, has_plan: bool) -> Answer:
+    if re.match(r"^\s*(?:hello|hi|hey|good (?:morning|afternoon|evening))\b", message, re.I):
+        return Answer("Hello. " + ("Ask me about the critique, or paste a revised plan." if has_plan else
+                                   "Paste your plan, load a file, or tell me what it will do."))
+    if re.match(r"^\s*(?:bye|goodbye)\b", message, re.I):
+        return Answer("Goodbye. Your conversation is kept; come back to it any time.")
+    if has_plan:
+        return Answer("Glad it helps. You can ask why I flagged something, what an intervention would look like "
+                      "for your teams, or paste a revised plan to see the balance move.")
+    return Answer("Whenever you're ready: paste your plan, load a file, or tell me what it will do.")

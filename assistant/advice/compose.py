@@ -122,7 +122,7 @@ def _choose_interventions(
                 addresses.setdefault(iv_id, []).append(finding)
         for iv in corpus.interventions.values():
             if finding.kind in iv.answers:
-                scores[iv.id] = scores.get(iv.id, 0.0) + 1.0
+                scores[iv.id] = scores.get(iv.id, 0.0) + 0.5
                 if finding not in addresses.setdefault(iv.id, []):
                     addresses[iv.id].append(finding)
     for iv in corpus.interventions.values():
@@ -133,7 +133,19 @@ def _choose_interventions(
     ranked = sorted((s, iv_id) for iv_id, s in scores.items() if s > 0)
     ranked.sort(key=lambda x: (-x[0], x[1]))
     limit = 5 if overuse else 3
-    chosen = [(corpus.interventions[iv_id], addresses[iv_id]) for _, iv_id in ranked[:limit]]
+    # every finding first gets its own best answer, then the strongest overall fill the rest
+    picked: list[str] = []
+    for finding, _det in findings:
+        for iv_id in kinds[finding.kind].interventions:
+            if iv_id in corpus.interventions and scores.get(iv_id, 0) > 0:
+                if iv_id not in picked:
+                    picked.append(iv_id)
+                break
+    for _, iv_id in ranked:
+        if iv_id not in picked:
+            picked.append(iv_id)
+    picked = sorted(picked[:limit], key=lambda iv_id: (-scores[iv_id], iv_id))
+    chosen = [(corpus.interventions[iv_id], addresses[iv_id]) for iv_id in picked]
     if not chosen and analysis.actions:
         # a balanced plan still gets the safeguards it lacks: measuring relationships and sustaining them
         for iv_id in ("relational-measures", "sustainment-plan"):

@@ -313,6 +313,10 @@ class Conversation:
         analysis = self._assess(plan_text).analysis
         extra = self._code_unread(new, analysis)
         parts = [acknowledgement(new, analysis, corpus, extra), tally(analysis)]
+        if intent.then_critique:
+            outcome = self._critique_current(new_state, "describe")
+            outcome.preface = "\n\n".join(parts) + "\n\nHere is my critique of the plan as it now stands.\n\n"
+            return outcome
         if state.critique is None and source == "described" and enough_to_critique(analysis):
             outcome = self._critique_current(new_state, "describe")
             outcome.preface = ("\n\n".join(parts) + "\n\nThat is enough to go on, so here is my critique of what "
@@ -411,6 +415,22 @@ class Conversation:
                 "you would add) and I'll show how the balance moves."), state)
         text = answers.change_markdown(state.before, state.critique, self.advisor.corpus)
         return _Outcome("changes", Answer(text), state)
+
+    def _on_advice(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
+        if state.critique is None or state.critiqued_text != state.plan_text:
+            return self._needs_critique(state, "advice")
+        return _Outcome("advice", answers.advice_answer(state.critique, self.advisor.corpus), state)
+
+    def _on_reference(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
+        assert intent.target is not None
+        return _Outcome("reference", answers.reference_answer(intent.target, self.advisor.corpus), state)
+
+    def _on_framework(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
+        return _Outcome("framework", answers.framework_answer(self.advisor.corpus), state)
+
+    def _on_smalltalk(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
+        return _Outcome("smalltalk", answers.smalltalk_answer(message, state.plan_text is not None), state,
+                        model_may_answer=False)
 
     def _on_help(self, message: str, intent: Intent, state: _PlanState) -> _Outcome:
         return _Outcome("help", answers.help_answer(state.plan_text is not None), state, model_may_answer=False)

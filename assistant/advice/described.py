@@ -1,8 +1,8 @@
 """A plan described in conversation: accumulate what the leader says, and ask what is missing.
 
-Described sentences are kept verbatim and laid out as a small Markdown plan (actions as a
-list under an action heading), so the same analysis that reads a pasted plan reads this one,
-and every quote in the critique is the leader's own words.
+Described sentences are kept verbatim and laid out as a small Markdown plan (context as a
+paragraph, actions as a one-column table under an action heading), so the same analysis that
+reads a pasted plan reads this one, and every quote in the critique is the leader's own words.
 """
 
 from __future__ import annotations
@@ -48,10 +48,22 @@ class Gap:
     question: str
 
 
-def _item(text: str) -> str:
-    """A list item for a described action. A full stop is added where the user wrote none, so a short
-    item is not mistaken for a heading; the user's words are otherwise kept exactly."""
-    return f"- {text}" if text.endswith((".", "!", "?", ";", ":", ")")) else f"- {text}."
+def _action_lines(heading: str, actions: Sequence[str]) -> list[str]:
+    """Described actions as a one-column table under an action heading.
+
+    A table row is read as an action whatever its grammar ("we are merging ...", "GPs and
+    district nurses meet weekly"), unless it is negated or an aspiration, so what the leader
+    said they will do is what gets critiqued, in their exact words. A sentence containing a
+    pipe cannot sit in a table cell; it goes in a list below.
+    """
+    rows = [a for a in actions if "|" not in a]
+    items = [a for a in actions if "|" in a]
+    lines = ["", heading]
+    if rows:
+        lines += ["", "| Action |", "|---|", *[f"| {a} |" for a in rows]]
+    if items:
+        lines += [""] + [f"- {a}" for a in items]
+    return lines
 
 
 def render_plan(base: str | None, statements: Sequence[Statement]) -> str | None:
@@ -65,7 +77,7 @@ def render_plan(base: str | None, statements: Sequence[Statement]) -> str | None
         if context:
             parts += ["", " ".join(context)]
         if actions:
-            parts += ["", ACTIONS_HEADING, *[_item(a) for a in actions]]
+            parts += _action_lines(ACTIONS_HEADING, actions)
         return "\n".join(parts) + "\n"
     if not actions and not context:
         return base
@@ -73,7 +85,7 @@ def render_plan(base: str | None, statements: Sequence[Statement]) -> str | None
     if context:
         parts += ["", CONTEXT_HEADING, "", " ".join(context)]
     if actions:
-        parts += ["", ADDED_HEADING, *[_item(a) for a in actions]]
+        parts += _action_lines(ADDED_HEADING, actions)
     return "\n".join(parts) + "\n"
 
 

@@ -96,14 +96,16 @@ BIG_STRUCTURE_WORDS = re.compile(
     r"\b(merge[rd]?|merging|single organisation|new (?:organisation|board|trust|body|entity|committee)|"
     r"pooled? (?:budgets?|funds?)|section 75|better care fund|lead commissioning|alliance contract|"
     r"shared (?:care )?records?|electronic (?:health|patient) records?|epr|ehr|interoperab\w+|"
-    r"co-?locat\w+|hub|integrated care board|joint committee|restructur\w+)\b",
+    r"co-?locat\w+|hub|integrated care board|joint committee|restructur\w+|consolidat\w+|relocat\w+|"
+    r"directorate|management structures?|realign\w*|single service|connect\w*)\b",
     re.I,
 )
 ENGAGE = re.compile(
     r"\b(inform(?:ed|ing)?|consult(?:ed|ing|ation)?s?|engage(?:d|ment)?|brief(?:ed|ings?)?|communicat\w+|"
     r"newsletters?|roadshows?|listening (?:events?|exercises?)|feedback|surveys?|keep \w+ (?:informed|updated)|"
     r"updates?|cascade\w*|awareness|town halls?|drop-in|focus groups?|questionnaires?|webinars?|"
-    r"share (?:the|our) plans?|tell)\b",
+    r"share (?:the|our) plans?|tell|told|asked for (?:its|their|our) (?:advice|views?|comments?)|surveyed|"
+    r"information (?:sessions?|webinars?|events?))\b",
     re.I,
 )
 PEOPLE_WORDS = re.compile(
@@ -126,7 +128,7 @@ CULTURE_CLAIM = re.compile(
 )
 SUSTAIN = re.compile(
     r"\b(sustain\w*|beyond (?:the )?(?:programme|project|pilot|funding)|long[\s-]term|ten[\s-]year|10[\s-]year|"
-    r"five[\s-]year|5[\s-]year|decade|business as usual|recurrent\w*|permanent\w*|enduring|over (?:the next )?"
+    r"five[\s-]year|5[\s-]year|decade|recurrently fund\w*|permanent\w*|enduring|over (?:the next )?"
     r"(?:\w+ )?years|by 20[3-5]\d|mainstream\w*|embed\w* (?:into|in) (?:core|business))\b",
     re.I,
 )
@@ -146,7 +148,9 @@ JOINT_LEARNING = re.compile(
 METRIC = re.compile(
     r"\b(kpis?|key performance indicators?|targets?|metrics?|measure[sd]?|measurement|indicators?|dashboards?|"
     r"scorecards?|reduc\w+ .{0,60}?by \d+|\d+\s*%|per ?cent|length of stay|admissions?|delayed (?:transfers|discharges)|"
-    r"occupancy|waiting (?:times?|lists?)|savings?|cost per|activity|throughput|performance|benchmark\w*)\b",
+    r"occupancy|waiting (?:times?|lists?)|savings?|cost per|activity|throughput|performance|benchmark\w*|"
+    r"availability|enrolments?|uptake|report(?:s|ing)? (?:\w+ )?(?:against|on)|monitor\w* progress|"
+    r"national (?:\w+ )?metrics|benefits)\b",
     re.I,
 )
 RELATIONAL_MEASURE = re.compile(
@@ -198,7 +202,8 @@ def detect_pm_as_product(analysis: PlanAnalysis) -> Detection | None:
 
 def detect_structure_without_relationship(analysis: PlanAnalysis) -> Detection | None:
     big = [a for a in analysis.actions if a.orientation == "structural" and (
-        _code_in(a, *BIG_STRUCTURE) or (BIG_STRUCTURE_WORDS.search(a.text) and a.theme in ("structure", "leadership")))]
+        _code_in(a, *BIG_STRUCTURE) or (BIG_STRUCTURE_WORDS.search(a.text) and a.theme in ("structure", "leadership"))
+        or (a.theme == "structure" and not _code_in(a, "structure.structural.standard-protocols")))]
     if not big:
         return None
     mechanisms = _concrete_relational(analysis, ("structure", "people", "leadership"))
@@ -220,29 +225,41 @@ def detect_leadership_as_governance(analysis: PlanAnalysis) -> Detection | None:
 
 
 def detect_tokenistic_engagement(analysis: PlanAnalysis) -> Detection | None:
-    if CO_PRODUCE.search(analysis.text):
+    if any(CO_PRODUCE.search(a.text) for a in analysis.actions if a.relational or a.theme == "people"):
         return None
-    hits = [a for a in analysis.actions if ENGAGE.search(a.text) and PEOPLE_WORDS.search(a.text)
-            and not JOINT_LEARNING.search(a.text)]
-    if not hits:
+    quotes = [q for q in _pattern_quote(analysis, ENGAGE, limit=12)
+              if PEOPLE_WORDS.search(q.text) and not JOINT_LEARNING.search(q.text) and not CO_PRODUCE.search(q.text)]
+    if not quotes:
         return None
-    return Detection("tokenistic-engagement", "people", tuple(_q(a) for a in hits[:3]), {"engagement_actions": len(hits)})
+    return Detection("tokenistic-engagement", "people", tuple(quotes[:3]), {"engagement_actions": len(quotes)})
+
+
+PROGRAMME_END = re.compile(
+    r"\b(?:programme|project|pilot|plan|initiative|funding|transformation|integration|merger|pmo|work)\b[^.;]{0,60}?"
+    r"\b(?:will |is to |would )?(?:close|closes|closing|end|ends|conclude|concludes|finish|finishes|cease|ceases|stop|stops|"
+    r"run(?:s)? (?:until|to|for (?:one|two|12|18|24|six|nine) (?:years?|months?))|be (?:closed|reviewed|wound down)|"
+    r"hand(?:s|ed)? over\b[^.;]{0,80}business as usual|decide whether to continue|"
+    r"review (?:the|this) (?:plan|programme|pilot))\b"
+    r"|\bdecide whether to continue\b|\bwe will review the plan\b|\bno additional funding or posts\b"
+    r"|\bwithin existing (?:capacity|resources)\b",
+    re.I,
+)
 
 
 def detect_short_horizon(analysis: PlanAnalysis) -> Detection | None:
-    actions = analysis.actions
-    short = [a for a in actions if a.horizon == "short_term"]
-    long = [a for a in actions if a.horizon == "long_term"]
-    if len(short) < 2 or long or SUSTAIN.search(analysis.text):
+    """The programme ends (or is only reviewed) soon, and nothing says how the change outlives it."""
+    if SUSTAIN.search(" ".join(a.text for a in analysis.actions)):
         return None
     if not CULTURE_CLAIM.search(analysis.text):
         return None
-    if len(short) < max(2, 0.25 * len(actions)):
+    ends = _pattern_quote(analysis, PROGRAMME_END, limit=2)
+    if not ends:
         return None
-    quotes = [_q(a) for a in short if CULTURE_CLAIM.search(a.text)][:1] + [_q(a) for a in short][:2]
-    seen: set[int] = set()
-    unique = tuple(q for q in quotes if not (q.start in seen or seen.add(q.start)))  # type: ignore[func-returns-value]
-    return Detection("short-horizon", "strategy", unique, {"short_term": len(short), "long_term": 0})
+    longs = [a for a in analysis.actions if a.horizon == "long_term"]
+    if len(longs) > max(1, len(analysis.actions) // 5):
+        return None
+    return Detection("short-horizon", "strategy", tuple(ends),
+                     {"short_term": sum(1 for a in analysis.actions if a.horizon == "short_term"), "long_term": len(longs)})
 
 
 def detect_training_as_compliance(analysis: PlanAnalysis) -> Detection | None:
@@ -260,11 +277,11 @@ def detect_training_as_compliance(analysis: PlanAnalysis) -> Detection | None:
 def detect_metrics_only_structural(analysis: PlanAnalysis) -> Detection | None:
     metrics = [a for a in analysis.actions if a.orientation == "structural" and (
         _code_in(a, "strategy.structural.targets-and-kpis", "strategy.structural.performance-dashboards")
-        or (METRIC.search(a.text) and a.theme == "strategy"))]
+        or METRIC.search(a.text))]
     metrics = [a for a in metrics if METRIC.search(a.text)]
     if not metrics:
         return None
-    if RELATIONAL_MEASURE.search(analysis.text) or any(
+    if any(RELATIONAL_MEASURE.search(a.text) for a in analysis.actions) or any(
             a.code in ("strategy.relational.relational-outcome-measures", "people.relational.relational-coordination-mapping")
             for a in analysis.actions):
         return None
@@ -277,7 +294,9 @@ def detect_relational_rhetoric(analysis: PlanAnalysis) -> Detection | None:
     concrete = _concrete_relational(analysis)
     abstract = [a for a in analysis.actions if a.relational and not a.concrete]
     structural = _structural(analysis)
-    if mentions < 3 or not structural:
+    talk = [s for s in rhetoric_segments if not s.is_action or any(
+        a.start == s.start and a.relational and not a.concrete for a in analysis.actions)]
+    if mentions < 5 or len(talk) < 2 or not structural:
         return None
     if len(concrete) <= 1 and len(concrete) < len(structural) / 3 or (abstract and len(abstract) >= len(concrete) and len(concrete) <= 2):
         quotes: list[Quote] = [_q(a) for a in abstract[:2]]

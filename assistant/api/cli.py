@@ -76,7 +76,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     keys = load_keys(settings)  # a bad keys file is a ConfigError: one line, exit 2
-    if not keys.enabled and not is_loopback(args.host):
+    if not keys.enabled and not args.insecure_no_auth and not is_loopback(args.host):
         print(f"assistant: refusing to serve on {args.host} without API keys. Set ASSISTANT_API_KEYS or "
               "ASSISTANT_API_KEYS_FILE (see 'assistant serve --hash-key'), bind 127.0.0.1, or pass "
               "--insecure-no-auth if something in front of this server does the authentication.",

@@ -174,20 +174,29 @@ def refresh_index(
         fingerprint += (
             "-" + hashlib.sha256("".join(c.content_hash for c in chunks).encode()).hexdigest()[:8]
         )
-    if not rebuild:
-        state = IndexState.load(paths.state)
-        if state is not None and state.fingerprint == fingerprint:
-            lexical = LexicalIndex.load(paths.lexical)
-            if lexical is not None and store.count() == len(lexical):
-                return RefreshReport(
-                    chunks=len(lexical),
-                    unchanged=len(lexical),
-                    skipped=True,
-                    seconds=time.perf_counter() - started,
-                ), lexical
 
+    def up_to_date() -> tuple[RefreshReport, LexicalIndex] | None:
+        state = IndexState.load(paths.state)
+        if state is None or state.fingerprint != fingerprint:
+            return None
+        lexical = LexicalIndex.load(paths.lexical)
+        if lexical is None or store.count() != len(lexical):
+            return None
+        report = RefreshReport(
+            chunks=len(lexical),
+            unchanged=len(lexical),
+            skipped=True,
+            seconds=time.perf_counter() - started,
+        )
+        return report, lexical
+
+    if not rebuild and (done := up_to_date()) is not None:
+        return done
     all_chunks = list(chunks) if chunks is not None else _load_chunks(corpus_paths, max_chars)
     with store.writing():
+        # Another process may have refreshed the index while this one waited for the lock.
+        if not rebuild and (done := up_to_date()) is not None:
+            return done
         if rebuild:
             store.drop()
         stored = store.hashes()

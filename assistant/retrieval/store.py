@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import urlparse
@@ -267,8 +267,10 @@ class ChromaStore:
         timeout: float,
         lock: _IndexLock | None = None,
         name: str | None = None,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
         self._client = client
+        self._connect = connect
         self._embedder = embedder
         self._mode: StoreMode = mode
         self._location = location
@@ -296,8 +298,11 @@ class ChromaStore:
 
             from . import chroma_embedding  # noqa: F401  (registers our embedding function)
 
-            path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=chroma_client_settings())
+            def connect() -> Any:
+                path.mkdir(parents=True, exist_ok=True)
+                return chromadb.PersistentClient(path=str(path), settings=chroma_client_settings())
+
+            client = connect()
         except StoreUnavailableError:
             lock.release()
             raise
@@ -308,7 +313,13 @@ class ChromaStore:
                 hint=_REBUILD_HINT,
             ) from exc
         return cls(
-            client, embedder, mode="embedded", location=str(path), timeout=timeout, lock=lock
+            client,
+            embedder,
+            mode="embedded",
+            location=str(path),
+            timeout=timeout,
+            lock=lock,
+            connect=connect,
         )
 
     @classmethod
@@ -365,6 +376,8 @@ class ChromaStore:
             raise StoreUnavailableError(
                 "The index store has been closed.", hint="Open a new Retriever."
             )
+        if self._client is None:
+            self._reopen()
         if self._collection is None:
             from .chroma_embedding import AdvisorEmbeddingFunction
 
@@ -451,6 +464,7 @@ class ChromaStore:
 
     def drop(self) -> None:
         try:
+            self._col()
             self._client.delete_collection(self._name)
         except Exception as exc:
             if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
@@ -460,10 +474,41 @@ class ChromaStore:
     def writing(self) -> contextlib.AbstractContextManager[None]:
         if self._lock is None:
             return contextlib.nullcontext()
-        return self._lock.exclusive(self._timeout)
+        return self._exclusive()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Embedded: the exclusive lock, with a fresh client. A client opened before another
+        process wrote the index keeps answering queries from its stale in-memory HNSW, so the
+        client is closed before waiting for the lock and reopened once it is held."""
+        assert self._lock is not None
+        if self._lock.writers == 0:
+            self._disconnect()
+        with self._lock.exclusive(self._timeout):
+            if self._client is None:
+                self._reopen()
+            yield
+
+    def _disconnect(self) -> None:
+        self._collection = None
+        if self._client is not None and self._connect is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    def _reopen(self) -> None:
+        assert self._connect is not None
+        try:
+            self._client = self._connect()
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"Cannot reopen the embedded index at {self._location}: {exc.__class__.__name__}: {exc}",
+                hint=_REBUILD_HINT,
+            ) from exc
 
     def other_collections(self) -> list[str]:
         try:
+            self._col()
             names = [c if isinstance(c, str) else c.name for c in self._client.list_collections()]
         except Exception as exc:
             raise self._fail("listing collections", exc) from exc
@@ -475,7 +520,7 @@ class ChromaStore:
         if self._closed:
             return
         self._closed = True
-        self._collection = None
+        self._disconnect()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -344,6 +344,10 @@ def _citation(ref: str, corpus: Corpus, known: set[str]) -> str:
     return ref
 
 
+def _citations(refs: list[str], corpus: Corpus, known: set[str]) -> list[str]:
+    return list(dict.fromkeys(_citation(c, corpus, known) for c in refs))
+
+
 @dataclass
 class _Merge:
     critique: Critique
@@ -392,7 +396,7 @@ def merge_draft(draft: CritiqueDraft, offline: Critique, plan: str, corpus: Corp
             repaired_quotes += int(repaired and quote in plan)
             evidence.append(Evidence(quote=quote, action_id=action_for(quote, e.action_id)))
         findings.append(Finding(id=f"m:{fid}", kind=f.kind, theme=f.theme, summary=" ".join(f.summary.split()),
-                                evidence=evidence, citations=[_citation(c, corpus, known) for c in f.citations]))
+                                evidence=evidence, citations=_citations(f.citations, corpus, known)))
     theme_of = {f.id: f.theme for f in offline.findings}
     interventions: list[InterventionAdvice] = []
     seen_iv: set[str] = set()
@@ -410,7 +414,7 @@ def merge_draft(draft: CritiqueDraft, offline: Critique, plan: str, corpus: Corp
             rationale=" ".join(d.rationale.split()),
             first_steps=[s for s in d.first_steps if s.strip()] or (list(lib.first_steps[:3]) if lib else []),
             measures=[m for m in d.measures if m.strip()] or (list(lib.measures[:3]) if lib else []),
-            citations=[_citation(c, corpus, known) for c in d.citations],
+            citations=_citations(d.citations, corpus, known),
         ))
     verdict, flagged = _verdict(draft.verdict, offline)
     cited = [c for f in findings for c in f.citations] + [c for i in interventions for c in i.citations]
