@@ -162,3 +162,26 @@ def test_generation_errors_are_recorded_and_scored_as_misses(home: Path, tiny_da
 def test_llm_backend_needs_a_model(home: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ASSISTANT_MODEL", raising=False)
     assert main(["eval", "run", "--dataset", str(tiny_dataset), "--backend", "llm", "--quiet"]) == 2
+
+
+def test_rescoring_with_a_judge_stores_raw_answers_and_caches_them(home: Path, tiny_dataset: Path, tmp_path: Path,
+                                                                    advisor: Any) -> None:
+    from assistant.evals.runner import rescore
+
+    from .test_scorers import FakeJudge
+
+    path = tmp_path / "run.json"
+    run_eval(RunOptions(dataset=tiny_dataset, out=path, progress=False, scorers=["verdict_accuracy"]),
+             advisor=advisor)
+    good = '{"grounding": 4, "specificity": 4, "relational_insight": 3, "actionability": 5}'
+    judge = FakeJudge(good, "unparseable", good)
+    record, _ = rescore(path, scorers=["verdict_accuracy", "llm_judge"], judge=judge)
+    assert judge.calls == 3
+    assert record.prompts["eval-judge"].version == "judge-1"
+    raws = [record.scores[s]["llm_judge"].data["raw"] for s in record.outputs]
+    assert sorted(raws) == sorted([good, "unparseable", good])
+    assert record.metric("judge_parse_failures") == 1.0
+    assert record.aggregate["judge_grounding"].n == 2
+    again = FakeJudge("should not be asked")
+    rescore(path, scorers=["llm_judge"], judge=again)
+    assert again.calls == 0  # answers come from the judge cache under ASSISTANT_HOME
