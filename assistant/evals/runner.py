@@ -125,6 +125,9 @@ def _settings_for(options: RunOptions, advisor: Advisor) -> dict[str, Any]:
         "concurrency": options.concurrency, "limit": options.limit, "embedding": s.embedding,
         "corpus_fingerprint": advisor.corpus.fingerprint,
         "coder_fingerprint": getattr(getattr(advisor.coder, "model", None), "fingerprint", None),
+        # how many gold-coded dataset actions the coder was trained on: >0 means coder figures on
+        # that dataset are in-sample
+        "coder_training": dict(getattr(getattr(advisor.coder, "model", None), "meta", None) or {}),
     }
     if options.backend == "llm":
         out.update({"api_base": s.api_base, "model_timeout": s.model_timeout, "model_retries": s.model_retries,
