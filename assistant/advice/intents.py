@@ -486,8 +486,9 @@ def _unknown_target(message: str, corpus: Corpus, kind_hint: str | None) -> Inte
         kind, ident = explicit.group("kind").lower(), explicit.group("id").lower()
         known = {"case": list(corpus.cases), "intervention": list(corpus.interventions)}.get(kind, [])
         if kind in ("case", "intervention") and ident not in known:
-            names = suggest(ident, known)
-            return Intent("unknown_id", unknown=f"{kind}:{ident}", suggestions=tuple(f"{kind}:{n}" for n in names))
+            close_ids = suggest(ident, known)
+            return Intent("unknown_id", unknown=f"{kind}:{ident}",
+                          suggestions=tuple(f"{kind}:{n}" for n in close_ids))
         return None
     m = NAMED_TARGET.search(message.strip())
     if not m:

@@ -362,3 +362,32 @@ def test_the_lexical_fallback_ranks_cases_that_share_the_plans_approach(advisor:
     case = advisor.corpus.cases[first[5:]]
     assert case.name in done.answer
     assert "relied on" in done.answer  # names what the case has in common with the plan
+
+
+def test_describing_and_asking_for_a_critique_in_one_message(advisor: Advisor) -> None:
+    conv = Conversation(advisor)
+    events, done = run(conv.send("We're merging the two community trusts next April, and a PMO will track "
+                                 "delivery. What do you think?"))
+    ready = _critique_event(events)
+    assert ready is not None
+    assert conv.plan_text is not None and "We're merging the two community trusts next April" in conv.plan_text
+    assert "What do you think" not in conv.plan_text
+    assert done.answer.startswith("Noted.")
+
+
+def test_every_described_sentence_is_critiqued_whatever_its_grammar(advisor: Advisor) -> None:
+    conv = Conversation(advisor)
+    said = [
+        "We are merging the two community trusts next April.",
+        "GPs, district nurses and social workers will meet in a weekly huddle to plan care together.",
+        "A PMO will track delivery",
+    ]
+    for message in said:
+        run(conv.send(message))
+    run(conv.send("critique it"))
+    assert conv.critique is not None and conv.plan_text is not None
+    texts = [a.text for a in conv.critique.actions]
+    for sentence in said:
+        assert sentence in conv.plan_text
+        assert any(t in sentence for t in texts), sentence  # each one was read as an action
+    assert check_grounding(conv.critique, conv.plan_text, advisor.corpus).ok
