@@ -719,21 +719,34 @@ add facts that are not in the context.
 
 CITATION = re.compile(r"\b((?:case|intervention|framework|paper):[a-z0-9]+(?:-[a-z0-9]+)*)\b")
 QUOTED = re.compile(r"[\"“]([^\"“”\n]{3,400})[\"”]")
+# Claims about the plan as a whole that contradict a structural-overuse verdict ...
 POSITIVE_VERDICT = re.compile(
-    r"\b(?:excellent|outstanding|exemplary|perfect(?:ly balanced)?|flawless|no (?:sign of )?(?:structural )?overuse|"
-    r"(?:well|fully|nicely|good)[\s-]balanced|no (?:real )?(?:concerns|issues|problems|weaknesses)|10\s*/\s*10|"
-    r"(?:rate|rated|rating|score|scored|grade)\w* (?:it |this plan |the plan )?(?:as )?(?:excellent|highly|a?\s?10))\b",
+    r"\bno (?:sign|evidence|trace) of (?:any )?(?:structural )?overuse\b|\bno (?:structural )?overuse\b|"
+    r"\b(?:plan|it|this|programme|approach|balance)(?:'s| is| looks| seems| appears| has been| remains| was)\s+"
+    r"(?:\w+\s+){0,2}?(?:well[\s-]balanced|balanced|excellent|outstanding|exemplary|flawless|perfect|strong overall)\b|"
+    r"\b(?:rate|rated|rating|score|scored|grade|graded|mark|marked)\b[^.\n]{0,30}\b(?:excellent|outstanding|10\s*/\s*10|"
+    r"ten out of ten|highly|five stars?|a\+?)(?=\W|$)|\b10\s*/\s*10\b|\bno (?:real |major )?(?:concerns|weaknesses)\b|"
+    r"\b(?:an? )?(?:excellent|outstanding|exemplary|flawless|perfect|well[\s-]balanced) plan\b",
     re.I,
 )
-NEGATIVE_VERDICT = re.compile(r"\b(?:severe|marked|serious) (?:structural )?overuse\b|\bover-?reli\w+ on structur\w+", re.I)
-NEGATED = re.compile(r"\b(?:not|isn't|is not|far from|hardly|rather than|instead of|no longer)\s+(?:\w+\s+){0,2}$", re.I)
+# ... and claims that contradict a verdict of no overuse.
+NEGATIVE_VERDICT = re.compile(
+    r"\b(?:severe|marked|serious|significant|clear) (?:structural )?overuse\b|\bover-?reli\w+ on structur\w+|"
+    r"\b(?:plan|it|this) (?:is|looks) (?:\w+\s+)?(?:unbalanced|imbalanced|lopsided)\b",
+    re.I,
+)
+NEGATED = re.compile(r"\b(?:not|isn't|is not|isn’t|far from|hardly|rather than|instead of|no longer|nor|never)\s+"
+                     r"(?:\w+\s+){0,3}$", re.I)
 
 
 def _contradicts(text: str, critique: Critique) -> bool:
+    """Does a model's chat answer claim a verdict the critique does not hold?"""
     pattern = POSITIVE_VERDICT if critique.verdict.structural_overuse else NEGATIVE_VERDICT
     for m in pattern.finditer(text):
-        if not NEGATED.search(text[max(0, m.start() - 30):m.start()]):
-            return True
+        before = text[max(0, m.start() - 40):m.start()]
+        if NEGATED.search(before) or re.search(r"\b(?:not|n't|never)\b", m.group(0), re.I):
+            continue
+        return True
     return False
 
 

@@ -222,3 +222,20 @@ def test_described_plans_work_with_a_model_too(advisor: Advisor) -> None:
     assert conv.plan_text is not None and said in conv.plan_text
     draft = model.calls[-1][-1].content
     assert "district nurses and social workers will work together day to day" in draft  # the offline question
+
+
+@pytest.mark.parametrize(("reply", "contradicts"), [
+    ("I would rate this plan 10/10.", True),
+    ("There is no structural overuse here.", True),
+    ("The plan is now well balanced.", True),
+    ("An excellent first step would be to map the hand-offs between district nurses and social workers.", False),
+    ("The plan is not balanced: it leans on structure.", False),
+    ("A perfect example is Torbay's co-ordinator role [case:torbay].", False),
+])
+def test_the_verdict_guard_reads_claims_about_the_plan_not_every_adjective(advisor: Advisor, reply: str,
+                                                                          contradicts: bool) -> None:
+    conv = _critiqued(advisor, FakeModel(reply))
+    events, done = run(conv.send("What about leadership?"))
+    flagged = any("contradicted" in n.message for n in _notices(events))
+    assert flagged is contradicts
+    assert ("verdict stands" in done.answer) is contradicts
