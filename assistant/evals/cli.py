@@ -212,7 +212,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
-    from ..retrieval.evaluate import SEARCH_MODES, evaluate_retrieval
+    from ..retrieval.evaluate import evaluate_retrieval
+    from ..retrieval.search import SEARCH_MODES
 
     report = evaluate_retrieval(queries_path=Path(args.queries) if args.queries else None,
                                 modes=tuple(args.modes) if args.modes else SEARCH_MODES)

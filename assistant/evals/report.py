@@ -203,11 +203,11 @@ def _sample_view(record: RunRecord, sample_id: str, loaded: LoadedSample | None)
     critique = output.critique
     marks: list[tuple[int, int, str]] = []
     if loaded is not None:
-        for f in loaded.sample.reference.findings:
-            marks += [(s, e, "ev") for s, e in _find_all(loaded.text, f.evidence)[:1]]
+        for expected in loaded.sample.reference.findings:
+            marks += [(s, e, "ev") for s, e in _find_all(loaded.text, expected.evidence)[:1]]
         if critique is not None:
-            for f in critique.findings:
-                for q in f.evidence:
+            for finding in critique.findings:
+                for q in finding.evidence:
                     marks += [(s, e, "q") for s, e in _find_all(loaded.text, q.quote)[:1]]
     scores: dict[str, Score] = record.scores.get(sample_id, {})
     v = _sample_values(record, sample_id)
