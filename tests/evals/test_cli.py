@@ -56,3 +56,17 @@ def test_eval_without_an_action_shows_usage() -> None:
 def test_report_of_a_missing_run_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "report", str(tmp_path / "nope.json")]) == 2
     assert "No run record" in capsys.readouterr().err
+
+
+def test_public_names_resolve_lazily() -> None:
+    import subprocess
+    import sys
+
+    import assistant.evals as evals
+
+    for name in evals.__all__:
+        assert getattr(evals, name) is not None, name
+    # the CLI registers `assistant eval` without paying for litellm or chromadb
+    code = "import sys, assistant.evals.cli; print('litellm' in sys.modules or 'chromadb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
