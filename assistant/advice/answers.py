@@ -192,15 +192,27 @@ def intervention_answer(iv_id: str, critique: Critique | None, corpus: Corpus, *
     heading = f"**{iv.title}**" + (f" — for {who}" if who else "")
     lines = [heading, "", iv.summary, ""]
     if advice is not None:
-        lines += [f"**Why it fits your plan.** {advice.rationale}", ""]
+        rationale = advice.rationale
+        summary_start = _first_sentence(iv.summary)
+        if rationale.endswith(summary_start) and len(rationale) > len(summary_start):
+            rationale = rationale[: -len(summary_start)].rstrip()  # the summary is already said above
+        lines += [f"**Why it fits your plan.** {rationale}", ""]
     elif critique is not None:
         fits = [f for f in critique.findings if f.kind in iv.answers]
         if fits:
             lines += ["**Why it fits your plan.** It answers " + ", ".join(
                 f"{f.id} ({_kind_label(corpus, f.kind).lower()})" for f in fits) + ".", ""]
     if who:
-        lines += [f"**What it could look like for {who}.** Start with one pathway or neighbourhood where {who} "
-                  "already share the people they care for, and test it there before spreading it.", ""]
+        touching = _actions_about(who, critique)
+        if touching:
+            lines += [f"**What it could look like for {who}.** Your plan already involves them in “{touching}” — "
+                      f"this is how that commitment would reach their day-to-day work. Start with one pathway or "
+                      f"neighbourhood where {who} already share the people they care for, and test it there "
+                      "before spreading it.", ""]
+        else:
+            lines += [f"**What it could look like for {who}.** Your plan does not yet say how {who} will take "
+                      f"part. Start with one pathway or neighbourhood where {who} already share the people they "
+                      "care for, and test it there before spreading it.", ""]
     steps = list(advice.first_steps) if advice is not None else list(iv.first_steps)
     lines.append("**First steps:**")
     lines += [f"{n}. {s}" for n, s in enumerate(steps, start=1)]
@@ -212,8 +224,7 @@ def intervention_answer(iv_id: str, critique: Critique | None, corpus: Corpus, *
         lines += ["", "**Where it has been done:**"]
         for ref in cases[:3]:
             case = corpus.cases[ref[5:]]
-            lesson = next((lesson for lesson in case.lessons if _overlaps(lesson, iv.title + " " + iv.summary)),
-                          case.lessons[0])
+            lesson = _closest_lesson(case, iv.title, iv.summary)
             lines.append(f"- {case.name.split('(')[0].strip()} ({case.country}, {case.years.split('(')[0].strip()}): "
                          f"{lesson} [`{ref}`]")
     references = [r for r in iv.references if r in corpus.references]
@@ -244,8 +255,27 @@ def _plan_professions(plan_text: str | None) -> str | None:
     return None
 
 
-def _overlaps(a: str, b: str) -> bool:
-    return len(set(tokenize(a)) & set(tokenize(b))) >= 2
+def _closest_lesson(case: Case, title: str, summary: str) -> str:
+    """The case's lesson most about this intervention (its title counts double), else its first."""
+    title_words, summary_words = set(tokenize(title)), set(tokenize(summary))
+
+    def score(lesson: str) -> int:
+        words = set(tokenize(lesson))
+        return 2 * len(words & title_words) + len(words & summary_words)
+
+    best = max(case.lessons, key=score)
+    return best if score(best) >= 2 else case.lessons[0]
+
+
+def _actions_about(who: str, critique: Critique | None) -> str | None:
+    """A plan action (verbatim) that involves the people named, e.g. 'district nurses' ~ 'community nursing'."""
+    if critique is None:
+        return None
+    wanted = {t for t in tokenize(who) if t not in {"and", "staff", "team", "worker"}} or set(tokenize(who))
+    for action in critique.actions:
+        if wanted & set(tokenize(action.text)):
+            return action.text
+    return None
 
 
 def _section(case: Case, title: str) -> str:
