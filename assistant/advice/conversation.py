@@ -493,7 +493,7 @@ class Conversation:
             for notice in notices:
                 yield notice
             yield CritiqueReady(critique, previous_balance)
-            citations += [c for f in critique.findings for c in f.citations]
+            citations += [r.id for r in critique.references]
         elif self.model is not None and outcome.model_may_answer:
             backend, model_citations = yield from self._model_answer(message, outcome, state, say)
             citations += [c for c in model_citations if c not in citations]

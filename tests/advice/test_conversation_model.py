@@ -239,3 +239,14 @@ def test_the_verdict_guard_reads_claims_about_the_plan_not_every_adjective(advis
     flagged = any("contradicted" in n.message for n in _notices(events))
     assert flagged is contradicts
     assert ("verdict stands" in done.answer) is contradicts
+
+
+def test_with_the_real_planner_a_model_without_structured_output_falls_back_truthfully(advisor: Advisor) -> None:
+    pytest.importorskip("assistant.advice.llm.planner")
+    conv = Conversation(advisor, model=FakeModel("A narrative about the plan."))
+    events, done = run(conv.send(PLAN))
+    assert conv.critique is not None
+    assert conv.critique.backend.startswith("offline (fallback:")
+    assert done.backend == conv.critique.backend
+    assert any(n.level == "warning" for n in _notices(events))
+    assert conv.critique.verdict == advisor.critique_offline(PLAN).verdict
