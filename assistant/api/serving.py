@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -84,6 +85,23 @@ async def iterate_in_thread(generator: Iterator[T]) -> AsyncGenerator[T, None]:
                 await anyio.to_thread.run_sync(close)
 
 
+class _Lease:
+    """A model slot held for one streamed turn, released exactly once however the stream ends."""
+
+    def __init__(self, slots: ModelSlots | None) -> None:
+        self._slots = slots
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        if slots is not None:
+            slots.acquire()
+
+    def release(self) -> None:
+        with self._lock:
+            slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release(time.monotonic() - self._started)
+
+
 @dataclass
 class TurnResult:
     """A finished turn, gathered from its events."""
@@ -134,7 +152,7 @@ class Serving:
         self.settings = settings or get_settings()
         self._advisor = advisor
         self._advisor_lock = threading.Lock()
-        self.load_error: AdvisorError | None = None
+        self.load_error: Exception | None = None
         self._conversation_factory = conversation_factory
         self._chat_model_factory = chat_model_factory
         self._chat_models: dict[str, ChatModel] = {}
@@ -175,8 +193,9 @@ class Serving:
         """Load the advisor and run one tiny critique, so the first request pays nothing."""
         try:
             self.advisor().critique(WARM_UP_PLAN, model="")
-        except AdvisorError as exc:
-            log.error("advisor failed to load: %s", exc)
+        except Exception as exc:  # reported by /readyz; requests will retry the load
+            self.load_error = exc
+            log.error("advisor failed to load: %s", exc, exc_info=not isinstance(exc, AdvisorError))
 
     @property
     def corpus(self) -> Corpus:
@@ -327,9 +346,7 @@ class Serving:
         later ones come out of the iterator as exceptions for the route to send as an error event."""
         model = self._model(requested_model)
         events = self._turn(messages, model, param)
-        if model:
-            self.model_slots.acquire()
-        started = time.monotonic()
+        lease = _Lease(self.model_slots if model else None)
         stream = iterate_in_thread(events)
         try:
             first = await stream.__anext__()
@@ -337,13 +354,12 @@ class Serving:
             first = None
         except BaseException as exc:
             await stream.aclose()
-            if model:
-                self.model_slots.release(time.monotonic() - started)
+            lease.release()
             if isinstance(exc, AdvisorError):
                 raise from_advisor_error(exc, param=param) from exc
             raise
 
-        async def rest() -> AsyncIterator[Event]:
+        async def rest() -> AsyncGenerator[Event, None]:
             try:
                 if first is not None:
                     yield first
@@ -351,10 +367,11 @@ class Serving:
                         yield event
             finally:
                 await stream.aclose()
-                if model:
-                    self.model_slots.release(time.monotonic() - started)
+                lease.release()
 
-        return rest()
+        answer = rest()
+        weakref.finalize(answer, lease.release)  # a stream that is never iterated still frees its slot
+        return answer
 
     async def _run(self, work: Callable[[], T], *, uses_model: bool, param: str) -> T:
         try:

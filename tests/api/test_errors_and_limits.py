@@ -425,3 +425,23 @@ def test_readyz_is_503_when_the_configured_model_is_unreachable(make_app) -> Non
     error = assert_error(r, 503, code="not_ready")
     assert "model" in error["message"]
     assert r.headers["retry-after"]
+
+
+async def test_a_stream_never_iterated_still_frees_its_model_slot(home) -> None:
+    import gc
+
+    from assistant.api.serving import Serving
+
+    from .conftest import make_settings
+
+    conversation = ScriptedConversation(text_turn("one", "two"))
+    serving = Serving(make_settings(home, model="openai/any", max_concurrent_llm=1),
+                      advisor=object(), conversation_factory=scripted(conversation))  # type: ignore[arg-type]
+    events = await serving.chat_stream([("user", "hi")], None)
+    assert serving.model_slots.in_use == 1
+    del events
+    gc.collect()
+    assert serving.model_slots.in_use == 0
+    events = await serving.chat_stream([("user", "hi")], None)
+    assert [e.type async for e in events] == ["text", "text", "done"]
+    assert serving.model_slots.in_use == 0
