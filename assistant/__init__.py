@@ -1,0 +1,75 @@
+"""Transformation Advisor: critiques integrated health-and-care transformation plans for
+structural overuse and suggests relational interventions, grounded in a coded framework.
+
+The public API is what ``__all__`` lists; everything else is internal and may change.
+Importing this package is cheap: names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Advisor": "assistant.advice.advisor",
+    "get_advisor": "assistant.advice.advisor",
+    "Conversation": "assistant.advice.conversation",
+    "Critique": "assistant.domain",
+    "Finding": "assistant.domain",
+    "InterventionAdvice": "assistant.domain",
+    "Balance": "assistant.domain",
+    "Action": "assistant.domain",
+    "Reference": "assistant.domain",
+    "Settings": "assistant.settings",
+    "get_settings": "assistant.settings",
+    "load_corpus": "assistant.knowledge",
+    "Corpus": "assistant.knowledge",
+    "read_plan": "assistant.reading",
+    "plan_from_text": "assistant.reading",
+    "PlanDocument": "assistant.reading",
+    "critique_markdown": "assistant.advice.render",
+    "AdvisorError": "assistant.errors",
+    "BadInputError": "assistant.errors",
+    "PlanReadError": "assistant.errors",
+    "CorpusError": "assistant.errors",
+    "UnknownIdError": "assistant.errors",
+    "ConfigError": "assistant.errors",
+    "RuntimeFailure": "assistant.errors",
+    "ModelError": "assistant.errors",
+    "StoreUnavailableError": "assistant.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from .advice.advisor import Advisor, get_advisor
+    from .advice.conversation import Conversation
+    from .advice.render import critique_markdown
+    from .domain import Action, Balance, Critique, Finding, InterventionAdvice, Reference
+    from .errors import (
+        AdvisorError,
+        BadInputError,
+        ConfigError,
+        CorpusError,
+        ModelError,
+        PlanReadError,
+        RuntimeFailure,
+        StoreUnavailableError,
+        UnknownIdError,
+    )
+    from .knowledge import Corpus, load_corpus
+    from .reading import PlanDocument, plan_from_text, read_plan
+    from .settings import Settings, get_settings
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assistant' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
