@@ -202,7 +202,7 @@ class Conversation:
         """
         conv = cls(advisor, model=model)
         for m in messages:
-            role, content = m.get("role"), m.get("content") or ""
+            role, content = m.get("role"), _text_of(m.get("content"))
             if role == "user":
                 outcome = conv._decide(content, conv._state)
                 state = outcome.state
@@ -833,6 +833,15 @@ def _planner_extras(stream_critique: Callable[..., Any], previous: Critique | No
     except (TypeError, ValueError):
         return {}
     return {"previous": previous} if previous is not None and "previous" in params else {}
+
+
+def _text_of(content: object) -> str:
+    """A message's text: a string, or OpenAI-style content parts ([{"type": "text", "text": ...}])."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
 
 
 def _similar_plans(old: str, new: str) -> bool:

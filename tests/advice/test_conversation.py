@@ -391,3 +391,19 @@ def test_every_described_sentence_is_critiqued_whatever_its_grammar(advisor: Adv
         assert sentence in conv.plan_text
         assert any(t in sentence for t in texts), sentence  # each one was read as an action
     assert check_grounding(conv.critique, conv.plan_text, advisor.corpus).ok
+
+
+def test_from_messages_reads_openai_content_parts(advisor: Advisor) -> None:
+    messages = [{"role": "user", "content": [{"type": "text", "text": PLAN}]}]
+    conv = Conversation.from_messages(advisor, messages)  # type: ignore[arg-type]
+    assert conv.plan_text == PLAN.strip("\n") and conv.critique is not None
+
+
+def test_a_plan_over_the_length_limit_is_answered_not_raised(advisor: Advisor,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(advisor.settings, "max_plan_chars", 500)
+    conv = Conversation(advisor)
+    events, done = run(conv.send(PLAN))
+    assert "over the limit" in done.answer
+    assert not any(isinstance(e, CritiqueReady) for e in events)
+    assert conv.plan_text is None and conv.critique is None
