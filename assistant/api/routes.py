@@ -100,11 +100,13 @@ v1_router = APIRouter(prefix="/v1", dependencies=[Depends(authorize)], responses
 # ----------------------------------------------------------------------------- health
 
 
+@health_router.head("/healthz", include_in_schema=False)
 @health_router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
 async def healthz() -> Health:
     return Health()
 
 
+@health_router.head("/readyz", include_in_schema=False)
 @health_router.get("/readyz", response_model=Readiness, summary="Readiness: advisor loaded, model reachable",
                    responses=_errors(503))
 async def readyz(serving: ServingDep) -> Readiness:

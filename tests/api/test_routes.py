@@ -34,6 +34,9 @@ def test_healthz_answers_without_auth(make_app) -> None:
         r = c.get("/healthz")
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
+    with TestClient(make_app()) as c:
+        assert c.head("/healthz").status_code == 200  # load balancers probe with HEAD too
+        assert c.head("/readyz").status_code == 200
 
 
 def test_readyz_reports_loaded_advisor_without_auth(make_app) -> None:
