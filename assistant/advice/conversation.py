@@ -294,6 +294,11 @@ class Conversation:
             return _Outcome(intent_name, answers.no_plan_answer(), state, model_may_answer=False)
         if state.critique is not None and state.critiqued_text == text:
             return _Outcome(intent_name, answers.summary_answer(state.critique, self.advisor.corpus), state)
+        if state.source == "described" and not self._assess(text).analysis.actions:
+            return _Outcome(intent_name, Answer(
+                "I have nothing to critique yet: you have told me about the setting but not what the plan will "
+                "do. Tell me the main things it commits to, for example “we're merging the two community trusts "
+                "next April” or “a PMO will track delivery”."), state)
         doc = self._doc(text, "described plan" if state.source == "described" else "plan")
         return _Outcome(intent_name, Answer(""), replace(state, pending_gap=None), critique_doc=doc,
                         previous=state.critique, preface=preface)
@@ -306,6 +311,10 @@ class Conversation:
         new = [s for s in described_statements(message.strip(), describing=True)
                if s not in state.statements]
         if not new:
+            known = described_statements(message.strip(), describing=True)
+            if known:
+                return _Outcome("describe", Answer(
+                    "I already have that in the plan: " + "; ".join(f"“{s.text}”" for s in known) + "."), state)
             return self._on_other(message, intent, state)
         source = state.source if state.source != "none" else "described"
         new_state = replace(state, statements=(*state.statements, *new), source=source, pending_gap=None)

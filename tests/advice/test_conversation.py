@@ -407,3 +407,16 @@ def test_a_plan_over_the_length_limit_is_answered_not_raised(advisor: Advisor,
     assert "over the limit" in done.answer
     assert not any(isinstance(e, CritiqueReady) for e in events)
     assert conv.plan_text is None and conv.critique is None
+
+
+def test_a_described_setting_without_actions_is_not_critiqued(advisor: Advisor) -> None:
+    conv = Conversation(advisor)
+    run(conv.send("It's a two-year programme."))
+    events, done = run(conv.send("What do you think?"))
+    assert not any(isinstance(e, CritiqueReady) for e in events)
+    assert "nothing to critique yet" in done.answer
+    said = "We're merging the two community trusts next April."
+    run(conv.send(said))
+    _, done = run(conv.send(said))
+    assert "already have that" in done.answer
+    assert conv.plan_text is not None and conv.plan_text.count(said) == 1
