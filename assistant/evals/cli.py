@@ -40,7 +40,7 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--limit", "-n", type=int, help="only the first K samples")
     r.add_argument("--out", "-o", metavar="RUN.json",
                    help="where to save the run (default: ASSISTANT_HOME/evals/runs/<run id>.json); "
-                        "an unfinished run there is resumed")
+                        "an unfinished run there is resumed, a finished one replaced")
     r.add_argument("--fresh", action="store_true", help="start again instead of resuming an unfinished run")
     r.add_argument("--scorers", nargs="+", metavar="NAME", help="scorers to run (default: all but llm_judge)")
     r.add_argument("--judge-model", metavar="MODEL", help="also score with the LLM judge, using this model")

@@ -350,9 +350,12 @@ def run_eval(options: RunOptions, *, advisor: Advisor | None = None, judge: Chat
     path = options.out or (None if options.fresh else _find_resumable(runs_dir, dataset.hash, options))
     record: RunRecord | None = None
     if path is not None and path.exists() and not options.fresh:
-        record = load_record(path)
-        _check_resumable(record, path, dataset, options)
-        record.status = "running"
+        existing = load_record(path)
+        if existing.status == "running":  # unfinished: resume it
+            _check_resumable(existing, path, dataset, options)
+            record = existing
+        else:  # a finished run at --out is replaced by a new one, never silently reused
+            log.info("replacing the finished run %s at %s", existing.run_id, path)
     prompts = prompt_versions() if options.backend == "llm" else {}
     if record is None:
         backend_name = options.backend

@@ -129,6 +129,11 @@ def test_an_interrupted_run_resumes_where_it_stopped(home: Path, tiny_dataset: P
     assert list(record.outputs) == ["t-balanced", "t-injection", "t-structural"]
     assert record.outputs["t-balanced"] == partial.outputs["t-balanced"]
 
+    # a finished run at --out is not reused: running again makes a new run
+    made.clear()
+    newer, _ = run_eval(RunOptions(dataset=tiny_dataset, out=out, progress=False), advisor=advisor)
+    assert newer.run_id != record.run_id and len(made) == 4
+
 
 def test_a_default_run_is_saved_under_home_and_an_unfinished_one_is_picked_up(
         home: Path, tiny_dataset: Path, advisor: Any) -> None:
