@@ -420,3 +420,21 @@ def test_a_described_setting_without_actions_is_not_critiqued(advisor: Advisor) 
     _, done = run(conv.send(said))
     assert "already have that" in done.answer
     assert conv.plan_text is not None and conv.plan_text.count(said) == 1
+
+
+def test_quotations_in_offline_answers_are_verbatim_from_the_plan_or_the_corpus(advisor: Advisor) -> None:
+    import re
+
+    corpus_text = " ".join(
+        [" ".join(c.body.split()) for c in advisor.corpus.cases.values()]
+        + [" ".join([i.summary, *i.first_steps, *i.measures, *i.pitfalls]) for i in advisor.corpus.interventions.values()]
+        + [" ".join([k.definition, k.recognise]) for k in advisor.corpus.framework.finding_kinds])
+    conv = Conversation(advisor)
+    run(conv.send(PLAN))
+    for question in ["Why did you flag the PMO?", "What would a boundary-spanning role look like for district nurses?",
+                     "Show me a case like ours", "What about people?", "What should we do first?",
+                     "Why is the newsletter a problem?", "What would co-production look like for carers?"]:
+        _, done = run(conv.send(question))
+        assert conv.plan_text is not None
+        for quote in re.findall(r"“([^”]{15,})”", done.answer):
+            assert quote in conv.plan_text or quote in corpus_text, (question, quote)
