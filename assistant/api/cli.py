@@ -85,8 +85,8 @@ def serve(args: argparse.Namespace) -> int:
     if not keys.enabled:
         print("assistant: no API keys configured: authentication is off", file=sys.stderr)
     if args.workers > 1 and not settings.chroma_url:
-        print("assistant: note: several workers cannot share the embedded Chroma index; set "
-              "ASSISTANT_CHROMA_URL to a Chroma server if retrieval uses it (docs/api.md)", file=sys.stderr)
+        print("assistant: note: the embedded retrieval index is not safe to open from several processes; "
+              "with --workers > 1 run a Chroma server and set ASSISTANT_CHROMA_URL (docs/api.md)", file=sys.stderr)
 
     import copy
 
