@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,6 +74,7 @@ class Turn:
     backend: str | None = None
     critique: Critique | None = None  # the critique an assistant turn produced, if any
     prompts: list[dict[str, str]] = field(default_factory=list)  # name, version, sha256 of the prompts a model used
+    record: dict[str, Any] | None = None  # how a model answer was produced: model, tokens, cost, fallback
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Conversation:
         self.turns: list[Turn] = []
         self._state = _PlanState()
         self._used_prompts: list[dict[str, str]] = []
+        self._record: dict[str, Any] | None = None
         self._assessments: dict[tuple[str, str | None], Assessment] = {}
         self._sync()
 
@@ -157,7 +160,7 @@ class Conversation:
             "turns": [
                 {"role": t.role, "content": t.content, "backend": t.backend,
                  "critique": t.critique.model_dump(mode="json") if t.critique else None,
-                 "prompts": list(t.prompts)}
+                 "prompts": list(t.prompts), "record": t.record}
                 for t in self.turns
             ],
         }
@@ -186,7 +189,7 @@ class Conversation:
             turn_critique = t.get("critique")
             conv.turns.append(Turn(role, str(t.get("content", "")), t.get("backend"),
                                    Critique.model_validate(turn_critique) if turn_critique else None,
-                                   [dict(p) for p in t.get("prompts") or []]))
+                                   [dict(p) for p in t.get("prompts") or []], t.get("record")))
         conv._sync()
         return conv
 
@@ -486,6 +489,7 @@ class Conversation:
         previous_balance: Balance | None = None
         backend = "offline"
         self._used_prompts = []
+        self._record = None
 
         def say(text: str) -> Iterator[Event]:
             parts.append(text)
@@ -518,7 +522,7 @@ class Conversation:
         self._state = state
         self._sync()
         self.turns.append(Turn("user", message))
-        self.turns.append(Turn("assistant", answer, backend, produced, list(self._used_prompts)))
+        self.turns.append(Turn("assistant", answer, backend, produced, list(self._used_prompts), self._record))
         yield TurnDone(backend, answer)
 
     def _critique_turn(self, outcome: _Outcome, say: Say) -> Generator[Event, None, tuple[Critique, list[Notice]]]:
@@ -556,16 +560,18 @@ class Conversation:
             log.warning("llm planner unavailable: %s", exc)
             return None, "planner unavailable"
         critique: Critique | None = None
-        stream = stream_critique(self.advisor, doc, model=self.model, **_planner_extras(stream_critique, previous))
+        stream: Iterator[Event] | None = None
         try:
+            stream = stream_critique(self.advisor, doc, model=self.model, **_planner_extras(stream_critique, previous))
             for event in stream:
                 if isinstance(event, TextDelta):
                     yield from say(event.text)
                 elif isinstance(event, CritiqueReady):
                     critique = event.critique
-                    record = getattr(stream, "record", None)
-                    self._used_prompts = [p.model_dump() for p in getattr(record, "prompts", None) or []
-                                          if hasattr(p, "model_dump")]
+                    record: Any = getattr(stream, "record", None)
+                    if record is not None and hasattr(record, "model_dump"):
+                        self._record = record.model_dump(mode="json")
+                        self._used_prompts = [p.model_dump() for p in getattr(record, "prompts", None) or []]
                 elif isinstance(event, Notice):
                     yield event
                 # Citations and TurnDone from the planner are ours to emit
@@ -604,22 +610,29 @@ class Conversation:
         assert self.model is not None
         messages = self._prompt(message, outcome, state)
         streamed: list[str] = []
-        stream = self.model.stream(messages)
+        stream: Iterator[str] | None = None
+        started = time.perf_counter()
+        self._record = {"model": self.model.name, "fallback_reason": None}
         try:
+            stream = self.model.stream(messages)
             for chunk in stream:
                 streamed.append(chunk)
                 yield from say(chunk)
         except ModelError as exc:
+            self._record["fallback_reason"] = exc.reason
             yield _fallback_notice(exc.reason)
             return (yield from self._offline_after_failure(outcome, streamed, say, exc.reason))
         except Exception as exc:  # a provider library's own error: fall back rather than crash the chat
             log.exception("chat model failed")
+            self._record["fallback_reason"] = type(exc).__name__
             yield _fallback_notice(type(exc).__name__)
             return (yield from self._offline_after_failure(outcome, streamed, say, type(exc).__name__))
         finally:
             _close(stream)
+            self._record.update(_usage(stream, time.perf_counter() - started))
         text = "".join(streamed)
         if not text.strip():
+            self._record["fallback_reason"] = "empty answer"
             yield _fallback_notice("empty answer")
             return (yield from self._offline_after_failure(outcome, streamed, say, "empty answer"))
         citations, notices, correction = self._check_model_answer(text, state)
@@ -869,6 +882,18 @@ def _chunks(text: str, words: int = 4) -> Iterator[str]:
     tokens = re.findall(r"\s+|\S+", text)
     for i in range(0, len(tokens), 2 * words):
         yield "".join(tokens[i:i + 2 * words])
+
+
+def _usage(stream: object, wall_s: float) -> dict[str, Any]:
+    """Tokens, cost and latency of a streamed answer, when the model's stream reports them."""
+    usage = getattr(stream, "usage", None)
+    return {
+        "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+        "cost_usd": getattr(usage, "cost_usd", None),
+        "cached": bool(getattr(usage, "cached", False)),
+        "latency_s": round(wall_s, 3),
+    }
 
 
 def _close(stream: object) -> None:

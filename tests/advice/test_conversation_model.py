@@ -250,3 +250,26 @@ def test_with_the_real_planner_a_model_without_structured_output_falls_back_trut
     assert done.backend == conv.critique.backend
     assert any(n.level == "warning" for n in _notices(events))
     assert conv.critique.verdict == advisor.critique_offline(PLAN).verdict
+
+
+def test_a_model_answer_records_how_it_was_made(advisor: Advisor) -> None:
+    conv = _critiqued(advisor, FakeModel("Start with the huddles [intervention:integrated-team-huddles]."))
+    run(conv.send("What should we do first?"))
+    record = conv.turns[-1].record
+    assert record is not None and record["model"] == "fake/model" and record["fallback_reason"] is None
+    assert record["latency_s"] >= 0
+    conv.model = FakeModel(fail=ModelError("slow", reason="timeout"))
+    run(conv.send("What about leadership?"))
+    assert conv.turns[-1].record is not None and conv.turns[-1].record["fallback_reason"] == "timeout"
+    restored = Conversation.from_state(advisor, conv.to_state())
+    assert restored.turns[-1].record == conv.turns[-1].record
+
+
+def test_a_model_that_fails_before_streaming_falls_back(advisor: Advisor) -> None:
+    class Broken(FakeModel):
+        def stream(self, messages, *, max_tokens=None):  # type: ignore[no-untyped-def]
+            raise ModelError("refused", reason="provider-error")
+
+    conv = _critiqued(advisor, Broken())
+    _, done = run(conv.send("Tell me about Torbay"))
+    assert done.backend == "offline (fallback: provider-error)"
