@@ -192,50 +192,51 @@ def refresh_index(
 
     if not rebuild and (done := up_to_date()) is not None:
         return done
-    all_chunks = list(chunks) if chunks is not None else _load_chunks(corpus_paths, max_chars)
     with store.writing():
         # Another process may have refreshed the index while this one waited for the lock.
         if not rebuild and (done := up_to_date()) is not None:
             return done
-        if rebuild:
-            store.drop()
-        stored = store.hashes()
-        wanted = {c.id: c for c in all_chunks}
-        to_embed = [c for c in all_chunks if stored.get(c.id) != c.content_hash]
-        added = sum(1 for c in to_embed if c.id not in stored)
-        to_delete = sorted(set(stored) - set(wanted))
-        total = len(to_embed)
-        if progress is not None:
-            progress(0, total)
-        for start in range(0, total, EMBED_BATCH):
-            batch = to_embed[start : start + EMBED_BATCH]
-            vectors = embedder.embed([c.text for c in batch])
-            store.upsert(
-                [c.id for c in batch],
-                vectors,
-                [c.text for c in batch],
-                [{**c.metadata, HASH_KEY: c.content_hash} for c in batch],
-            )
+        all_chunks = list(chunks) if chunks is not None else _load_chunks(corpus_paths, max_chars)
+        with store.exclusive():
+            if rebuild:
+                store.drop()
+            stored = store.hashes()
+            wanted = {c.id: c for c in all_chunks}
+            to_embed = [c for c in all_chunks if stored.get(c.id) != c.content_hash]
+            added = sum(1 for c in to_embed if c.id not in stored)
+            to_delete = sorted(set(stored) - set(wanted))
+            total = len(to_embed)
             if progress is not None:
-                progress(min(start + len(batch), total), total)
-        store.delete(to_delete)
-        lexical = LexicalIndex.build(all_chunks)
-        try:
-            paths.lexical.parent.mkdir(parents=True, exist_ok=True)
-            lexical.save(paths.lexical)
-            IndexState(
-                fingerprint=fingerprint,
-                collection=store.name,
-                embedder=embedder.id,
-                chunks=len(all_chunks),
-                refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                corpus_paths=[str(p) for p in corpus_paths],
-            ).save(paths.state)
-        except OSError as exc:
-            raise StoreUnavailableError(
-                f"Cannot write the lexical index under {paths.root}: {exc}",
-                hint="Check that ASSISTANT_HOME is writable and has free space.",
-            ) from exc
+                progress(0, total)
+            for start in range(0, total, EMBED_BATCH):
+                batch = to_embed[start : start + EMBED_BATCH]
+                vectors = embedder.embed([c.text for c in batch])
+                store.upsert(
+                    [c.id for c in batch],
+                    vectors,
+                    [c.text for c in batch],
+                    [{**c.metadata, HASH_KEY: c.content_hash} for c in batch],
+                )
+                if progress is not None:
+                    progress(min(start + len(batch), total), total)
+            store.delete(to_delete)
+            lexical = LexicalIndex.build(all_chunks)
+            try:
+                paths.lexical.parent.mkdir(parents=True, exist_ok=True)
+                lexical.save(paths.lexical)
+                IndexState(
+                    fingerprint=fingerprint,
+                    collection=store.name,
+                    embedder=embedder.id,
+                    chunks=len(all_chunks),
+                    refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    corpus_paths=[str(p) for p in corpus_paths],
+                ).save(paths.state)
+            except OSError as exc:
+                raise StoreUnavailableError(
+                    f"Cannot write the lexical index under {paths.root}: {exc}",
+                    hint="Check that ASSISTANT_HOME is writable and has free space.",
+                ) from exc
     return RefreshReport(
         added=added,
         updated=len(to_embed) - added,

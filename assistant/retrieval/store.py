@@ -93,7 +93,11 @@ class VectorStore(Protocol):
         ...
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
-        """Hold exclusive write access for the duration."""
+        """Be the only process refreshing this index (others wait); reconnects to fresh data."""
+        ...
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Sole access while changing vectors (inside ``writing``)."""
         ...
 
     def other_collections(self) -> list[str]: ...
@@ -123,33 +127,54 @@ def where_clause(where: Mapping[str, MetadataValue] | None) -> dict[str, Any] | 
 
 # --------------------------------------------------------------------------- process lock
 
+WRITER_WAIT = 600.0
+"""Longest wait for another process that is refreshing the index (a build can take minutes
+with an API embedder). Waiting for processes that merely have the index open to close it is
+bounded by ``chroma_timeout`` instead."""
+
+_LOCK_HINT = (
+    "Chroma's embedded index is not process-safe, so it is written only while no other process "
+    "has it open: close the other process (a TUI, API server or `assistant index`) and retry, or "
+    "share a Chroma server through ASSISTANT_CHROMA_URL."
+)
+
 
 class _IndexLock:
-    """An flock shared by every store of this process on one directory (refcounted)."""
+    """File locks for one embedded index directory, shared by every store of this process.
+
+        .lock        shared while a process has the index open; exclusive while it writes
+        .build.lock  exclusive while a process refreshes (holds its pid): one writer at a time
+
+    A would-be writer closes its Chroma client and drops its shared lock before queueing for
+    ``.build.lock``, so two processes refreshing at once never wait for each other; the second
+    reconnects once the first is done, finds the index fresh, and writes nothing.
+    """
 
     _registry: ClassVar[dict[Path, _IndexLock]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
         self.fd: int | None = None
+        self.build_fd: int | None = None
         self.refs = 0
+        self.builders = 0
         self.writers = 0
         self.lock = threading.RLock()
 
     @classmethod
-    def acquire(cls, directory: Path, timeout: float) -> _IndexLock:
-        path = (directory / ".lock").resolve()
+    def acquire(cls, directory: Path) -> _IndexLock:
+        directory = directory.resolve()
         with cls._registry_lock:
-            lock = cls._registry.get(path)
+            lock = cls._registry.get(directory)
             if lock is None:
-                lock = cls._registry[path] = _IndexLock(path)
+                lock = cls._registry[directory] = _IndexLock(directory)
         with lock.lock:
             if lock.refs == 0:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                lock.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                directory.mkdir(parents=True, exist_ok=True)
+                lock.fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
                 try:
-                    lock._flock(fcntl.LOCK_SH, timeout)
+                    lock._flock(lock.fd, fcntl.LOCK_SH, WRITER_WAIT)
                 except BaseException:
                     os.close(lock.fd)
                     lock.fd = None
@@ -157,56 +182,95 @@ class _IndexLock:
             lock.refs += 1
         return lock
 
-    def _flock(self, mode: int, timeout: float) -> None:
-        assert self.fd is not None
+    def _refresher(self) -> str:
+        try:
+            pid = (self.directory / ".build.lock").read_text().strip()
+        except OSError:
+            return ""
+        return f" (process {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
+
+    def _flock(self, fd: int, mode: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(self.fd, mode | fcntl.LOCK_NB)
-                break
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                if time.monotonic() >= deadline:
-                    raise StoreUnavailableError(
-                        f"The embedded index at {self.path.parent} is in use by another process"
-                        f"{self._holder()}.",
-                        hint="Chroma's embedded index is not process-safe: close the other process "
-                        "(a TUI, API server or `assistant index`), or share a Chroma server through "
-                        "ASSISTANT_CHROMA_URL.",
-                    ) from None
-                time.sleep(0.05)
-        if mode == fcntl.LOCK_EX:
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+            if time.monotonic() >= deadline:
+                if fd == self.build_fd or mode == fcntl.LOCK_SH:
+                    what = f"being refreshed by another process{self._refresher()}"
+                else:
+                    what = "in use by another process"
+                raise StoreUnavailableError(
+                    f"The embedded index at {self.directory} is {what}.", hint=_LOCK_HINT
+                )
+            time.sleep(0.05)
 
-    def _holder(self) -> str:
-        try:
-            pid = self.path.read_text().strip()
-        except OSError:
-            return ""
-        return f" (last writer pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
+    @contextlib.contextmanager
+    def refreshing(self, disconnect: Callable[[], None]) -> Iterator[None]:
+        """One refreshing process at a time; on entry the caller's client must reconnect."""
+        with self.lock:
+            assert self.fd is not None
+            if self.builders == 0:
+                disconnect()
+                if self.build_fd is None:
+                    self.build_fd = os.open(
+                        self.directory / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644
+                    )
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+                try:
+                    self._flock(self.build_fd, fcntl.LOCK_EX, WRITER_WAIT)
+                except BaseException:
+                    self._flock(self.fd, fcntl.LOCK_SH, WRITER_WAIT)
+                    raise
+                os.ftruncate(self.build_fd, 0)
+                os.pwrite(self.build_fd, f"{os.getpid()}\n".encode(), 0)
+                try:
+                    self._flock(self.fd, fcntl.LOCK_SH, WRITER_WAIT)
+                except BaseException:
+                    os.ftruncate(self.build_fd, 0)
+                    fcntl.flock(self.build_fd, fcntl.LOCK_UN)
+                    raise
+            self.builders += 1
+            try:
+                yield
+            finally:
+                self.builders -= 1
+                if self.builders == 0 and self.build_fd is not None:
+                    os.ftruncate(self.build_fd, 0)
+                    fcntl.flock(self.build_fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def exclusive(self, timeout: float) -> Iterator[None]:
+        """Sole access while writing: waits up to ``timeout`` for other processes to close the index."""
         with self.lock:
+            assert self.fd is not None
             if self.writers == 0:
-                self._flock(fcntl.LOCK_EX, timeout)
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+                try:
+                    self._flock(self.fd, fcntl.LOCK_EX, timeout)
+                except BaseException:
+                    self._flock(self.fd, fcntl.LOCK_SH, WRITER_WAIT)
+                    raise
             self.writers += 1
             try:
                 yield
             finally:
                 self.writers -= 1
-                if self.writers == 0 and self.fd is not None:
+                if self.writers == 0:
                     fcntl.flock(self.fd, fcntl.LOCK_SH)
 
     def release(self) -> None:
         with self.lock:
             self.refs -= 1
-            if self.refs == 0 and self.fd is not None:
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-                os.close(self.fd)
-                self.fd = None
+            if self.refs == 0:
+                for fd in (self.fd, self.build_fd):
+                    if fd is not None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                        os.close(fd)
+                self.fd = self.build_fd = None
 
 
 # --------------------------------------------------------------------------- chroma
@@ -292,7 +356,7 @@ class ChromaStore:
 
     @classmethod
     def _open_embedded(cls, path: Path, embedder: Embedder, timeout: float) -> ChromaStore:
-        lock = _IndexLock.acquire(path.parent, timeout)
+        lock = _IndexLock.acquire(path.parent)
         try:
             import chromadb
 
@@ -474,20 +538,14 @@ class ChromaStore:
     def writing(self) -> contextlib.AbstractContextManager[None]:
         if self._lock is None:
             return contextlib.nullcontext()
-        return self._exclusive()
+        # A client opened before another process wrote the index keeps answering from its stale
+        # in-memory HNSW; refreshing() closes it, and the next call reconnects.
+        return self._lock.refreshing(self._disconnect)
 
-    @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """Embedded: the exclusive lock, with a fresh client. A client opened before another
-        process wrote the index keeps answering queries from its stale in-memory HNSW, so the
-        client is closed before waiting for the lock and reopened once it is held."""
-        assert self._lock is not None
-        if self._lock.writers == 0:
-            self._disconnect()
-        with self._lock.exclusive(self._timeout):
-            if self._client is None:
-                self._reopen()
-            yield
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        if self._lock is None:
+            return contextlib.nullcontext()
+        return self._lock.exclusive(self._timeout)
 
     def _disconnect(self) -> None:
         self._collection = None

@@ -138,16 +138,26 @@ def test_reopen_in_a_new_process(shipped_retriever: Retriever, shared_home: Path
     assert any(i.startswith("case:torbay") for i in result["by_text"])
 
 
-def test_a_writer_elsewhere_gives_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+def test_a_stuck_writer_elsewhere_gives_a_clear_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Openers wait for a refreshing process, but only for a bounded time (WRITER_WAIT)."""
+    from assistant.retrieval import store
+
+    monkeypatch.setattr(store, "WRITER_WAIT", 0.5)
     home = tmp_path / "home"
-    lock = home / "index" / ".lock"
-    lock.parent.mkdir(parents=True)
+    index = home / "index"
+    index.mkdir(parents=True)
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import fcntl,os,time; fd=os.open({str(lock)!r}, os.O_RDWR|os.O_CREAT); "
-            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+            "import fcntl, os, time\n"
+            f"main = os.open({str(index / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+            f"build = os.open({str(index / '.build.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(build, fcntl.LOCK_EX); os.write(build, str(os.getpid()).encode())\n"
+            "fcntl.flock(main, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True); time.sleep(30)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -155,9 +165,12 @@ def test_a_writer_elsewhere_gives_a_clear_error_not_a_hang(tmp_path: Path) -> No
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         start = time.monotonic()
-        with pytest.raises(StoreUnavailableError, match="in use by another process") as info:
-            _retriever(home, None, chroma_timeout=0.5).ensure_index()
+        with pytest.raises(
+            StoreUnavailableError, match="being refreshed by another process"
+        ) as info:
+            _retriever(home, None).ensure_index()
         assert time.monotonic() - start < 5
+        assert f"process {holder.pid}" in str(info.value)
         assert "ASSISTANT_CHROMA_URL" in str(info.value)
     finally:
         holder.kill()
@@ -221,3 +234,100 @@ def test_bad_chroma_url_is_a_config_error() -> None:
 
 def test_shipped_corpus_is_where_we_think() -> None:
     assert (SHIPPED / "framework.yaml").is_file()
+
+
+_WORKER = """
+import hashlib, json, re, sys, time
+import numpy as np
+from assistant.retrieval import Retriever
+from assistant.retrieval.embeddings import normalise_rows
+from assistant.settings import Settings
+
+class Hash:
+    id, model_name, dimension = "test-hash", "hash-v1", 64
+    def embed(self, texts):
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for w in re.findall(r"[a-z]+", text.lower()):
+                out[row, int(hashlib.md5(w.encode()).hexdigest()[:6], 16) % 64] += 1.0
+        out[:, 0] += 1e-3
+        time.sleep(0.002 * len(texts))  # a build that takes a moment
+        return normalise_rows(out)
+
+r = Retriever(settings=Settings(home=sys.argv[1], chroma_url=None, chroma_timeout=2.0), embedder=Hash())
+r.store.count()  # open the index (shared lock) before anyone has written it
+print("open", flush=True)
+sys.stdin.readline()  # wait until both processes are open
+report = r.ensure_index()
+hits = r.search("Torbay co-ordinator Mrs Smith", k=3, mode="dense")
+if len(sys.argv) > 2:
+    print("holding", flush=True)
+    sys.stdin.readline()
+print(json.dumps({"added": report.added, "skipped": report.skipped, "hits": [h.doc_id for h in hits]}), flush=True)
+"""
+
+
+def test_two_processes_building_at_once_both_succeed_and_see_the_index(tmp_path: Path) -> None:
+    """Both open the empty index, then both find it needs building: one builds, the other
+    waits for it, then reopens Chroma (its old client would query a stale HNSW) and reuses it."""
+    home = str(tmp_path / "home")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, home],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "open"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            out, _ = p.communicate(timeout=300)
+            assert p.returncode == 0
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            p.kill()
+    # exactly one of them embedded the corpus; the other found it done
+    assert sorted(r["added"] > 0 for r in results) == [False, True]
+    # and both query fresh vectors (a stale client would return nothing from the dense index)
+    assert results[0]["hits"] and results[0]["hits"] == results[1]["hits"]
+
+
+def test_a_process_with_the_index_open_blocks_writers_but_not_readers(
+    tmp_path: Path, user_corpus: Path
+) -> None:
+    home = tmp_path / "home"
+    with _retriever(home, None) as r:
+        r.ensure_index()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(home), "hold"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "open"
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "holding"
+        # reading alongside it is fine
+        with _retriever(home, None, chroma_timeout=0.5) as reader:
+            assert reader.ensure_index().skipped
+            assert reader.search("Torbay", k=2)
+        # writing (here: indexing a user corpus) is refused quickly and says why
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="in use by another process"):
+            _retriever(home, user_corpus, chroma_timeout=0.5).ensure_index()
+        assert time.monotonic() - start < 5
+    finally:
+        holder.kill()
+        holder.wait()
