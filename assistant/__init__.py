@@ -41,7 +41,35 @@ _EXPORTS = {
     "StoreUnavailableError": "assistant.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Action",
+    "Advisor",
+    "AdvisorError",
+    "BadInputError",
+    "Balance",
+    "ConfigError",
+    "Conversation",
+    "Corpus",
+    "CorpusError",
+    "Critique",
+    "Finding",
+    "InterventionAdvice",
+    "ModelError",
+    "PlanDocument",
+    "PlanReadError",
+    "Reference",
+    "RuntimeFailure",
+    "Settings",
+    "StoreUnavailableError",
+    "UnknownIdError",
+    "__version__",
+    "critique_markdown",
+    "get_advisor",
+    "get_settings",
+    "load_corpus",
+    "plan_from_text",
+    "read_plan",
+]
 
 if TYPE_CHECKING:
     from .advice.advisor import Advisor, get_advisor

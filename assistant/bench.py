@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def bench_critique(repeats: int, cold_runs: int) -> None:

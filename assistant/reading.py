@@ -9,6 +9,7 @@ import codecs
 import io
 import re
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -99,7 +100,7 @@ def _docx_text(data: bytes, source: str) -> str:
                             hint='pip install "python-docx>=1.1"') from exc
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise PlanReadError(f"{source} is not a readable .docx file.", source=source,
                             hint="Open it in Word and save it again as .docx, or save it as .txt.") from exc
     styles = {st.style_id: (st.name or "").lower() for st in document.styles}

@@ -288,7 +288,8 @@ class Coder:
                 for k in range(len(p)):
                     cell_p[self.class_theme[k], self.class_orient[k]] += p[k]
             cell_p = cell_p / cell_p.sum(axis=1, keepdims=True).clip(1e-12) * theme_p[:, None]
-            t, o = np.unravel_index(int(np.argmax(cell_p)), cell_p.shape)
+            t_idx, o_idx = np.unravel_index(int(np.argmax(cell_p)), cell_p.shape)
+            t, o = int(t_idx), int(o_idx)
             in_cell = [k for k in range(len(p)) if self.class_theme[k] == t and self.class_orient[k] == o]
             best = max(in_cell or range(len(p)), key=lambda k: p[k])
             code_id = self.model.classes[best]

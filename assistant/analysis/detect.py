@@ -11,7 +11,16 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..domain import HORIZONS, ORIENTATIONS, THEMES, Balance, FindingKind, Severity, Theme, ThemeCounts
+from ..domain import (
+    HORIZONS,
+    ORIENTATIONS,
+    THEMES,
+    Balance,
+    FindingKind,
+    Severity,
+    Theme,
+    ThemeCounts,
+)
 from .actions import CodedAction, PlanAnalysis
 
 __all__ = ["DETECTORS", "Detection", "Quote", "VerdictFacts", "balance_of", "detect", "verdict_of"]
@@ -67,7 +76,7 @@ def balance_of(actions: Sequence[CodedAction]) -> Balance:
     return Balance(
         relational_share=round(relational / coded, 3) if coded else 0.0,
         themes={t: ThemeCounts(**themes[t]) for t in THEMES},
-        horizon=horizon,  # type: ignore[arg-type]
+        horizon=horizon,
         neglected_themes=neglected,
     )
 
@@ -77,13 +86,17 @@ def _code_in(action: CodedAction, *prefixes: str) -> bool:
 
 
 PM = re.compile(
-    r"\b(pmo|programme management office|project management office|raid\b|raid logs?|gantt|gateway reviews?|"
-    r"gateways?|highlight reports?|project plans?|programme plans?|delivery plans?|programme boards?|"
-    r"project boards?|milestone (?:plans?|trackers?|charts?)|trackers?|dashboards?|rag[\s-]rat\w*|"
-    r"benefits realisation|project initiation documents?|pid\b|workstream leads?|programme office|"
-    r"delivery unit|performance reports?|assurance framework|risk registers?|critical path)\b",
+    r"\b(pmo|programme management office|project management office|integration management office|imo|"
+    r"raid\b|raid logs?|gantt(?: charts?)?|gateway reviews?|gateways?|highlight reports?|project plans?|"
+    r"programme plans?|programme boards?|project boards?|milestone (?:plans?|trackers?|charts?)|"
+    r"benefits (?:realisation|register|tracker)\w*|project initiation documents?|pid\b|programme office|"
+    r"delivery unit|critical path|deliverables (?:are |were )?(?:complete|completed|delivered)|"
+    r"on time and (?:on|within) budget|delivered to plan|milestones (?:are |were )?met|closure report|"
+    r"workstream leads? (?:will )?report)\b",
     re.I,
 )
+REPORTING = re.compile(r"\b(dashboards?|trackers?|rag[\s-]rat\w*|performance reports?|assurance framework|"
+                       r"risk registers?)\b", re.I)
 BIG_STRUCTURE = (
     "structure.structural.merger-and-organisational-form",
     "structure.structural.pooled-budgets",
@@ -187,16 +200,18 @@ def _concrete_relational(analysis: PlanAnalysis, themes: Iterable[str] = THEMES)
 
 
 def detect_pm_as_product(analysis: PlanAnalysis) -> Detection | None:
-    pm = [a for a in analysis.actions if a.orientation == "structural" and (
-        _code_in(a, "strategy.structural.programme-management-office", "strategy.structural.milestone-plans",
-                 "strategy.structural.performance-dashboards") or PM.search(a.text))]
-    pm = [a for a in pm if PM.search(a.text) or _code_in(a, "strategy.structural.programme-management-office")]
+    """Project-management machinery presented as the work: a programme office, RAID logs, Gantt
+    charts, gateways (anywhere in the plan), or a pile of trackers and dashboards with nothing relational."""
+    core = _pattern_quote(analysis, PM, limit=3)
+    reporting = [a for a in analysis.actions if a.orientation == "structural" and REPORTING.search(a.text)]
     relational = _concrete_relational(analysis)
-    if not pm:
-        return None
-    if len(pm) >= 2 and len(pm) >= len(relational) or (len(pm) >= 1 and not relational):
-        return Detection("pm-as-product", "strategy", tuple(_q(a) for a in pm[:3]),
-                         {"pm_actions": len(pm), "relational_actions": len(relational)})
+    if core and (len(core) >= 2 or len(relational) <= max(2, len(analysis.actions) // 4)):
+        quotes = core + [_q(a) for a in reporting if a.start not in {q.start for q in core}]
+        return Detection("pm-as-product", "strategy", tuple(quotes[:3]),
+                         {"pm_actions": len(core) + len(reporting), "relational_actions": len(relational)})
+    if len(reporting) >= 3 and not relational:
+        return Detection("pm-as-product", "strategy", tuple(_q(a) for a in reporting[:3]),
+                         {"pm_actions": len(reporting), "relational_actions": 0})
     return None
 
 
@@ -207,7 +222,7 @@ def detect_structure_without_relationship(analysis: PlanAnalysis) -> Detection |
     if not big:
         return None
     mechanisms = _concrete_relational(analysis, ("structure", "people", "leadership"))
-    if not mechanisms or len(big) >= 3 * len(mechanisms) + 2:
+    if not mechanisms or (len(big) >= 2 and len(big) >= 2 * len(mechanisms)):
         theme: Theme = "structure" if any(a.theme == "structure" for a in big) else big[0].theme
         return Detection("structure-without-relationship", theme, tuple(_q(a) for a in big[:3]),
                          {"structural_changes": len(big), "relational_mechanisms": len(mechanisms)})
@@ -218,7 +233,9 @@ def detect_leadership_as_governance(analysis: PlanAnalysis) -> Detection | None:
     lead = [a for a in analysis.actions if a.theme == "leadership"]
     structural = [a for a in lead if a.orientation == "structural"]
     relational = [a for a in lead if a.relational and a.concrete]
-    if structural and not relational:
+    accountable = re.compile(r"\b(sro|senior responsible|accountab\w+|to account|sign[\s-]?off|signed off|"
+                             r"scheme of delegation|reporting lines?|chair(?:ed)? by)\b", re.I)
+    if structural and not relational and (len(structural) >= 2 or any(accountable.search(a.text) for a in structural)):
         return Detection("leadership-as-governance", "leadership", tuple(_q(a) for a in structural[:3]),
                          {"governance_actions": len(structural)})
     return None
@@ -227,8 +244,11 @@ def detect_leadership_as_governance(analysis: PlanAnalysis) -> Detection | None:
 def detect_tokenistic_engagement(analysis: PlanAnalysis) -> Detection | None:
     if any(CO_PRODUCE.search(a.text) for a in analysis.actions if a.relational or a.theme == "people"):
         return None
+    listened = re.compile(r"\b(told us|tell us|showed|said|we heard|heard from|listening sessions?|conversations? "
+                          r"(?:held|with))\b", re.I)
     quotes = [q for q in _pattern_quote(analysis, ENGAGE, limit=12)
-              if PEOPLE_WORDS.search(q.text) and not JOINT_LEARNING.search(q.text) and not CO_PRODUCE.search(q.text)]
+              if PEOPLE_WORDS.search(q.text) and not JOINT_LEARNING.search(q.text) and not CO_PRODUCE.search(q.text)
+              and not listened.search(q.text)]
     if not quotes:
         return None
     return Detection("tokenistic-engagement", "people", tuple(quotes[:3]), {"engagement_actions": len(quotes)})
@@ -298,7 +318,7 @@ def detect_relational_rhetoric(analysis: PlanAnalysis) -> Detection | None:
         a.start == s.start and a.relational and not a.concrete for a in analysis.actions)]
     if mentions < 5 or len(talk) < 2 or not structural:
         return None
-    if len(concrete) <= 1 and len(concrete) < len(structural) / 3 or (abstract and len(abstract) >= len(concrete) and len(concrete) <= 2):
+    if (len(concrete) <= 1 and len(concrete) < len(structural) / 3) or (abstract and len(abstract) >= len(concrete) and len(concrete) <= 2):
         quotes: list[Quote] = [_q(a) for a in abstract[:2]]
         by_start = {a.start: a for a in analysis.actions}
         for s in rhetoric_segments:

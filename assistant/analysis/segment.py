@@ -22,32 +22,7 @@ ABBREVIATIONS = {
 }
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+|$)")
 
-ACTION_VERBS = """
-accelerate achieve adopt agree align allocate appoint approve assess audit automate agree
-bring broaden build bid buy
-cascade centralise champion change close coach co-design codesign co-produce coproduce co-create
-co-locate colocate collect combine commission commit communicate complete conduct consolidate
-consult convene coordinate co-ordinate create cut
-decommission define deliver deploy design develop devolve digitise direct disband draft drive
-educate embed empower enable engage enhance ensure establish evaluate expand extend
-facilitate finalise focus form formalise fund
-give go grow guarantee
-harmonise hire hold host
-identify implement improve increase induct inform initiate install institute integrate introduce invest invite involve issue
-join
-launch lead learn limit link
-maintain make manage map measure meet mentor merge migrate mobilise model monitor move
-negotiate nominate
-offer onboard open operate organise oversee
-partner pay phase pilot place plan pool prepare prioritise procure produce protect provide publish purchase put
-raise re-align realign rebuild recruit redesign reduce re-establish refresh release relocate remove
-renew reorganise replace report require reshape resource restructure retain review revise roll run
-scale schedule secure select send set share shift sign simplify spread staff standardise start
-streamline strengthen submit support survey sustain
-take target test track train transfer transform transition
-undertake unify update upgrade use
-widen work write
-""".split()
+ACTION_VERBS = ["accelerate", "achieve", "adopt", "agree", "align", "allocate", "appoint", "approve", "assess", "audit", "automate", "agree", "bring", "broaden", "build", "bid", "buy", "cascade", "centralise", "champion", "change", "close", "coach", "co-design", "codesign", "co-produce", "coproduce", "co-create", "co-locate", "colocate", "collect", "combine", "commission", "commit", "communicate", "complete", "conduct", "consolidate", "consult", "convene", "coordinate", "co-ordinate", "create", "cut", "decommission", "define", "deliver", "deploy", "design", "develop", "devolve", "digitise", "direct", "disband", "draft", "drive", "educate", "embed", "empower", "enable", "engage", "enhance", "ensure", "establish", "evaluate", "expand", "extend", "facilitate", "finalise", "focus", "form", "formalise", "fund", "give", "go", "grow", "guarantee", "harmonise", "hire", "hold", "host", "identify", "implement", "improve", "increase", "induct", "inform", "initiate", "install", "institute", "integrate", "introduce", "invest", "invite", "involve", "issue", "join", "launch", "lead", "learn", "limit", "link", "maintain", "make", "manage", "map", "measure", "meet", "mentor", "merge", "migrate", "mobilise", "model", "monitor", "move", "negotiate", "nominate", "offer", "onboard", "open", "operate", "organise", "oversee", "partner", "pay", "phase", "pilot", "place", "plan", "pool", "prepare", "prioritise", "procure", "produce", "protect", "provide", "publish", "purchase", "put", "raise", "re-align", "realign", "rebuild", "recruit", "redesign", "reduce", "re-establish", "refresh", "release", "relocate", "remove", "renew", "reorganise", "replace", "report", "require", "reshape", "resource", "restructure", "retain", "review", "revise", "roll", "run", "scale", "schedule", "secure", "select", "send", "set", "share", "shift", "sign", "simplify", "spread", "staff", "standardise", "start", "streamline", "strengthen", "submit", "support", "survey", "sustain", "take", "target", "test", "track", "train", "transfer", "transform", "transition", "undertake", "unify", "update", "upgrade", "use", "widen", "work", "write"]
 _VERB_RE = "|".join(sorted({re.escape(v) for v in ACTION_VERBS}, key=len, reverse=True))
 IMPERATIVE = re.compile(rf"^(?:to\s+|and\s+|then\s+)?(?:{_VERB_RE})(?:s|es|ed|d|ing)?\b", re.I)
 COMMITMENT = re.compile(

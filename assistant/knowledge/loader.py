@@ -19,7 +19,15 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain import FINDING_KINDS
 from ..errors import CorpusError, CorpusProblem
-from .models import Case, Code, Framework, Intervention, InterventionsFile, ReferenceEntry, ReferencesFile
+from .models import (
+    Case,
+    Code,
+    Framework,
+    Intervention,
+    InterventionsFile,
+    ReferenceEntry,
+    ReferencesFile,
+)
 
 __all__ = ["Corpus", "load_corpus", "validate_corpus"]
 
@@ -158,7 +166,7 @@ def _parse_dir(directory: Path, problems: _Problems) -> dict[str, Any]:
         out["files"].append(fw)
         text = _read_text(fw, problems)
         if text is not None:
-            out["framework"] = _yaml_with_lines(text, fw, problems) + (fw,)
+            out["framework"] = (*_yaml_with_lines(text, fw, problems), fw)
     for name, model in (("interventions", InterventionsFile), ("references", ReferencesFile)):
         p = directory / f"{name}.yaml"
         if p.exists():
@@ -239,12 +247,12 @@ def _check_references(corpus: Corpus, problems: _Problems, locate: dict[str, tup
             if a not in ref_ids:
                 problems.add(fw_path, f"codes[{i}].anchors[{j}]", f"unknown reference {a!r}",
                              _line_of(fw_node, ["codes", i, "anchors", j]))
-    for i, kind in enumerate(corpus.framework.finding_kinds):
-        for j, iv in enumerate(kind.interventions):
-            if iv not in corpus.interventions:
-                problems.add(fw_path, f"finding_kinds[{i}].interventions[{j}]", f"unknown intervention {iv!r}",
+    for i, kind_def in enumerate(corpus.framework.finding_kinds):
+        for j, iv_id in enumerate(kind_def.interventions):
+            if iv_id not in corpus.interventions:
+                problems.add(fw_path, f"finding_kinds[{i}].interventions[{j}]", f"unknown intervention {iv_id!r}",
                              _line_of(fw_node, ["finding_kinds", i, "interventions", j]))
-        for j, a in enumerate(kind.anchors):
+        for j, a in enumerate(kind_def.anchors):
             if a not in ref_ids:
                 problems.add(fw_path, f"finding_kinds[{i}].anchors[{j}]", f"unknown reference {a!r}",
                              _line_of(fw_node, ["finding_kinds", i, "anchors", j]))

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 from ..domain import FINDING_KINDS, THEMES, FindingKind, Orientation, Theme
 
 __all__ = [
-    "Anchor",
     "Case",
     "CaseCoding",
     "CaseNote",
