@@ -16,11 +16,12 @@ stands. Plan text is never logged at INFO or above.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,15 +299,15 @@ def parse_draft(text: str) -> tuple[CritiqueDraft | None, str | None]:
 _QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
 
 
-def _verbatim(quote: str, plan: str, normalised_plan: tuple[str, list[int]] | None) -> tuple[str, bool]:
+def _verbatim(quote: str, plan: str, normalised: Callable[[], tuple[str, list[int]]]) -> tuple[str, bool]:
     """The quote as an exact substring of the plan: as given, or found again once whitespace and
     typographic quote marks are normalised (then the plan's own characters are returned)."""
     q = quote.strip().strip('"\'“”‘’').strip()
     if q and q in plan:
         return q, q != quote
-    if not q or normalised_plan is None:
+    if not q:
         return quote, False
-    flat, index = normalised_plan
+    flat, index = normalised()
     target = " ".join(q.translate(_QUOTE_CHARS).split())
     at = flat.find(target) if len(target) >= 12 else -1
     if at < 0:
@@ -344,6 +345,13 @@ def _citation(ref: str, corpus: Corpus, known: set[str]) -> str:
     return ref
 
 
+def _first_theme(themes: Iterable[Theme | None]) -> Theme:
+    for theme in themes:
+        if theme is not None:
+            return theme
+    return "people"
+
+
 def _citations(refs: list[str], corpus: Corpus, known: set[str]) -> list[str]:
     return list(dict.fromkeys(_citation(c, corpus, known) for c in refs))
 
@@ -373,7 +381,7 @@ def merge_draft(draft: CritiqueDraft, offline: Critique, plan: str, corpus: Corp
     """The model's draft over the measured critique, grounded; see the module docstring."""
     known = corpus.reference_ids()
     actions: dict[str, Action] = {a.id: a for a in offline.actions}
-    flat = _normalise_plan(plan)
+    flat = functools.cache(lambda: _normalise_plan(plan))  # only when a quote is not verbatim as given
     repaired_quotes = 0
 
     def action_for(quote: str, given: str | None) -> str | None:
@@ -406,8 +414,7 @@ def merge_draft(draft: CritiqueDraft, offline: Critique, plan: str, corpus: Corp
             continue
         seen_iv.add(iv_id)
         lib = corpus.interventions.get(iv_id)
-        theme: Theme = d.theme or (lib.themes[0] if lib else None) or next(
-            (t for t in theme_of.values() if t), "people")
+        theme: Theme = d.theme or (lib.themes[0] if lib else _first_theme(theme_of.values()))
         interventions.append(InterventionAdvice(
             id=iv_id, title=lib.title if lib else iv_id, theme=theme,
             addresses=[f"m:{a.strip()}" for a in d.addresses],

@@ -109,14 +109,18 @@ class Prompts:
             raise ConfigError(f"Prompt {name!r} failed to render: {exc}") from exc
         return RenderedPrompt(name=name, version=info.version, sha256=info.sha256, text=text.strip() + "\n")
 
-    def _sources(self, name: str, source: str, seen: frozenset[str] = frozenset()) -> Iterable[str]:
-        """The template's source, then the sources of the templates it extends or includes."""
-        yield source
+    @functools.lru_cache(maxsize=128)  # noqa: B019 - a handful of templates, one Prompts per process
+    def _references(self, name: str, source: str) -> tuple[str, ...]:
         try:
             parsed = self._env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"Prompt {name!r} is not valid Jinja: {exc}") from exc
-        for ref in sorted(r for r in jinja2.meta.find_referenced_templates(parsed) if r):
+        return tuple(sorted(r for r in jinja2.meta.find_referenced_templates(parsed) if r))
+
+    def _sources(self, name: str, source: str, seen: frozenset[str] = frozenset()) -> Iterable[str]:
+        """The template's source, then the sources of the templates it extends or includes."""
+        yield source
+        for ref in self._references(name, source):
             if ref in seen:
                 continue
             path = self.directory / ref
