@@ -158,6 +158,9 @@ class OnnxMiniLMEmbedder:
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
+            # Spinning worker threads burn the other core while idle, which slows a busy
+            # machine (API workers, the coder) more than it speeds up one query.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = ort.InferenceSession(
                     str(model_path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -179,6 +179,7 @@ class LexicalIndex:
     def __init__(self, chunks: Sequence[StoredChunk], model: Any) -> None:
         self.chunks = list(chunks)
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        self.doc_of = {c.id: str(c.metadata["doc_id"]) for c in self.chunks}
         self._model = model
 
     @classmethod

@@ -244,16 +244,30 @@ class Retriever:
                 raise StoreUnavailableError(
                     "The index is empty.", hint="Run `assistant index --rebuild`."
                 )
+            mask = lexical.mask(where)
+            if mask is not None and not mask.any():
+                filters = ", ".join(
+                    f"{name}={value}"
+                    for name, value in (("kind", kind), ("theme", theme), ("country", country))
+                    if value
+                )
+                raise BadInputError(
+                    f"No indexed documents match {filters}.", hint="Drop or change a filter."
+                )
             dense = bm25 = None
             if mode in ("hybrid", "dense"):
                 pairs = self.store.query(self.embed_query(query), n, where)
                 dense = Ranked([p[0] for p in pairs], [p[1] for p in pairs])
             if mode in ("hybrid", "bm25"):
-                found = lexical.search(query, n, lexical.mask(where))
+                found = lexical.search(query, n, mask)
                 bm25 = Ranked([lexical.chunks[i].id for i, _ in found], [s for _, s in found])
-        doc_of = {c.id: str(c.metadata["doc_id"]) for c in lexical.chunks}
         fused = fuse(
-            dense, bm25, doc_of=doc_of, k=k, config=config, group_by_document=group_by_document
+            dense,
+            bm25,
+            doc_of=lexical.doc_of,
+            k=k,
+            config=config,
+            group_by_document=group_by_document,
         )
         hits = []
         for chunk_id, _doc, score, d, b in fused:

