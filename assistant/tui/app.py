@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +181,7 @@ class ChatApp(App[None]):
         self.critique: Critique | None = None
         self.previous_balance: Balance | None = None
         self.last_answer: str | None = None
+        self._conversation_built = False  # the conversation (and the advisor behind it) has been built
 
     # layout ------------------------------------------------------------------------------
 
@@ -260,6 +262,7 @@ class ChatApp(App[None]):
 
     @on(BackendReady)
     def _backend_ready(self, message: BackendReady) -> None:
+        self._conversation_built = True
         if self.active_turn is None:
             self._set_backend(message.backend)
 
@@ -342,7 +345,8 @@ class ChatApp(App[None]):
         turn = Turn(self._turn_numbers, session_id, answer_id)
         self.active_turn = turn
         self._answer_text = []
-        self._answer = AssistantMessage(status="thinking…")
+        waiting = "working on it…" if self._conversation_built else "getting ready (the first answer takes a few seconds)…"
+        self._answer = AssistantMessage(status=waiting)
         await self._mount(self._answer)
         self._stream = Markdown.get_stream(self._answer)
         self.query_one("#conversation", VerticalScroll).anchor()
@@ -352,42 +356,27 @@ class ChatApp(App[None]):
     @work(thread=True, group="turn", exit_on_error=False)
     def _run_turn(self, turn: Turn, start: Callable[[ConversationLike], Iterator[Event]]) -> None:
         worker = get_current_worker()
-        store = self.store
+        answer = _AnswerWriter(self.store, turn, self.post_message)
         try:
             with self._turn_lock:
                 conversation = self._get_conversation()
                 events = start(conversation)
-                parts: list[str] = []
-                stopped = False
                 try:
                     for event in events:
                         if worker.is_cancelled:
-                            stopped = True
                             break
-                        # every event is saved before it is posted to the screen
-                        if isinstance(event, TextDelta):
-                            parts.append(event.text)
-                            store.update_message(turn.answer_id, content="".join(parts))
-                        elif isinstance(event, CritiqueReady):
-                            store.update_message(turn.answer_id, critique=event.critique.model_dump(mode="json"))
-                        elif isinstance(event, TurnDone):
-                            store.update_message(turn.answer_id, content=event.answer, status="complete",
-                                                 backend=event.backend)
-                            store.save_state(turn.session_id, conversation.to_state(), backend=event.backend)
-                        self.post_message(TurnEvent(turn, event))
-                    else:
-                        stopped = worker.is_cancelled
+                        answer.handle(event, conversation)
                 finally:
                     _close(events)  # closing the generator is what cancels the generation
-                if stopped:
-                    store.update_message(turn.answer_id, content="".join(parts), status="stopped")
-                    store.save_state(turn.session_id, conversation.to_state())
+                answer.flush()
+                if worker.is_cancelled and not answer.done:
+                    answer.stopped(conversation)
         except AdvisorError as exc:
-            store.update_message(turn.answer_id, status="failed")
+            answer.failed()
             self.post_message(TurnFailed(turn, str(exc), "The advisor could not answer"))
         except Exception as exc:
             log.exception("chat turn failed")
-            store.update_message(turn.answer_id, status="failed")
+            answer.failed()
             self.post_message(TurnFailed(turn, f"{type(exc).__name__}: {exc}", "Something went wrong"))
         finally:
             self.post_message(TurnEnded(turn))
@@ -413,27 +402,51 @@ class ChatApp(App[None]):
             self.notify(event.message, title="Note" if event.level == "info" else "Please note",
                         severity="warning" if event.level == "warning" else "information", timeout=12)
         elif isinstance(event, TurnDone):
-            await self._finish_answer(event.answer)
+            self._finish_answer(event.answer)
             self._set_backend(event.backend)
             self.last_answer = event.answer
             self.active_turn = None
             self.refresh_bindings()
 
-    async def _finish_answer(self, answer: str | None, status: str | None = None) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        if self._answer is not None:
-            if answer is not None and answer != "".join(self._answer_text):
-                await self._answer.update(answer)
-            self._answer.set_status(status)
-        self._answer = None
+    def _finish_answer(self, answer: str | None, status: str | None = None) -> None:
+        """Close the answer's stream. Rendering a long answer takes a moment, so it is finished
+        in the background and the leader can carry on meanwhile."""
+        stream, widget, streamed = self._stream, self._answer, "".join(self._answer_text)
+        self._stream = self._answer = None
+        if widget is None:
+            return
+        widget.set_status(status)
+        self.run_worker(self._settle_answer(stream, widget, answer, streamed), group="render",
+                        exit_on_error=False)
+
+    async def _settle_answer(self, stream: MarkdownStream | None, widget: AssistantMessage, answer: str | None,
+                             streamed: str) -> None:
+        if stream is not None:
+            await stream.stop()
+        if answer is not None and answer != streamed:
+            await widget.update(answer)
+        self.call_after_refresh(self._show_start_of, widget)
+
+    def _show_start_of(self, answer: AssistantMessage) -> None:
+        """A finished answer taller than the view is shown from its start, where the verdict is."""
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if answer.is_attached and answer.outer_size.height > conversation.scrollable_content_region.height:
+            conversation.anchor(False)
+            conversation.scroll_to_widget(answer, top=True, animate=False)
+
+    @on(PromptInput.ScrollConversation)
+    def _scroll_conversation(self, message: PromptInput.ScrollConversation) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if message.pages < 0:
+            conversation.scroll_page_up()
+        else:
+            conversation.scroll_page_down()
 
     @on(TurnFailed)
     async def _turn_failed(self, message: TurnFailed) -> None:
         if message.turn != self.active_turn:
             return
-        await self._finish_answer(None, "failed")
+        self._finish_answer(None, "failed")
         await self._mount(NoteMessage(f"{message.title}: {message.error}"))
         self.notify(message.error, title=message.title, severity="error", timeout=12)
         self.active_turn = None
@@ -452,7 +465,7 @@ class ChatApp(App[None]):
         if self._turn_worker is not None:
             self._turn_worker.cancel()
         self.active_turn = None
-        await self._finish_answer(None, "stopped")
+        self._finish_answer(None, "stopped")
         self.refresh_bindings()
         self.notify("Stopped. What was written so far is kept.", timeout=4)
 
@@ -733,6 +746,57 @@ def copy_text(app: App[Any], text: str) -> str:
     except Exception:  # not installed, or no clipboard on this machine
         app.copy_to_clipboard(text)
         return "terminal"
+
+
+class _AnswerWriter:
+    """Saves a turn's events, then posts them to the screen: nothing is shown before it is saved.
+
+    Text that arrives faster than the screen can usefully redraw (the offline advisor yields
+    hundreds of pieces at once) is gathered and saved and shown together, at most
+    ``FLUSH_SECONDS`` late; text from a slow model is saved and shown piece by piece.
+    """
+
+    FLUSH_SECONDS = 0.05
+
+    def __init__(self, store: SessionStore, turn: Turn, post: Callable[[Message], bool]) -> None:
+        self.store, self.turn, self.post = store, turn, post
+        self.text: list[str] = []
+        self.pending: list[str] = []
+        self.last_flush = 0.0
+        self.done = False
+
+    def handle(self, event: Event, conversation: ConversationLike) -> None:
+        if isinstance(event, TextDelta):
+            self.pending.append(event.text)
+            if time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
+                self.flush()
+            return
+        self.flush()
+        if isinstance(event, CritiqueReady):
+            self.store.update_message(self.turn.answer_id, critique=event.critique.model_dump(mode="json"))
+        elif isinstance(event, TurnDone):
+            self.store.update_message(self.turn.answer_id, content=event.answer, status="complete",
+                                      backend=event.backend)
+            self.store.save_state(self.turn.session_id, conversation.to_state(), backend=event.backend)
+            self.done = True
+        self.post(TurnEvent(self.turn, event))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        piece = "".join(self.pending)
+        self.pending.clear()
+        self.text.append(piece)
+        self.store.update_message(self.turn.answer_id, content="".join(self.text))
+        self.post(TurnEvent(self.turn, TextDelta(piece)))
+        self.last_flush = time.monotonic()
+
+    def stopped(self, conversation: ConversationLike) -> None:
+        self.store.update_message(self.turn.answer_id, content="".join(self.text), status="stopped")
+        self.store.save_state(self.turn.session_id, conversation.to_state())
+
+    def failed(self) -> None:
+        self.store.update_message(self.turn.answer_id, content="".join(self.text), status="failed")
 
 
 def _close(events: Iterator[Event]) -> None:

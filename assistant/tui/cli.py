@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-__all__ = ["add_parsers"]
+if TYPE_CHECKING:
+    from .app import ConversationFactory, ConversationLike
+
+__all__ = ["add_parsers", "conversation_factory"]
 
 
 def add_parsers(sub: Any) -> None:
@@ -16,29 +19,20 @@ def add_parsers(sub: Any) -> None:
                     "follow-up questions, and export. Offline unless --model (or ASSISTANT_MODEL) is set. "
                     "Conversations are saved under ASSISTANT_HOME and can be resumed.")
     p.add_argument("--model", help="a litellm model string, e.g. ollama/llama3.1 (default: ASSISTANT_MODEL or offline)")
-    p.add_argument("--session", metavar="ID", help="resume a saved conversation (see the F3 list for ids)")
+    p.add_argument("--session", metavar="ID", help="resume a saved conversation (ids: --list-sessions)")
     p.add_argument("--list-sessions", action="store_true", help="print the saved conversations and exit")
     p.set_defaults(handler=cmd_chat)
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
-    from ..settings import get_settings
-    from .sessions import SessionStore
+def conversation_factory(spec: str | None) -> ConversationFactory:
+    """Conversations with the shared advisor; with a model when ``spec`` names one.
 
-    settings = get_settings()
-    store = SessionStore()
-    if args.list_sessions:
-        for info in store.list_sessions():
-            print(f"{info.id}  {info.updated_at:%Y-%m-%d %H:%M}  {info.messages:>3} messages  {info.title}")
-        return 0
-    if args.session:
-        store.get(args.session)  # an unknown id fails here, with "did you mean ...?"
-    spec = args.model if args.model is not None else settings.model
+    Runs in the app's worker thread, so the advisor (and litellm, when a model is used) load
+    while the window is already open.
+    """
 
-    from ..advice.advisor import get_advisor
-    from .app import ChatApp, ConversationLike
-
-    def conversation(state: dict[str, Any] | None) -> ConversationLike:
+    def build(state: dict[str, Any] | None) -> ConversationLike:
+        from ..advice.advisor import get_advisor
         from ..advice.conversation import Conversation
 
         model = None
@@ -49,12 +43,32 @@ def cmd_chat(args: argparse.Namespace) -> int:
             model = get_chat_model(spec)
         advisor = get_advisor()
         if state is not None:
-            return cast(ConversationLike, Conversation.from_state(advisor, state, model=model))
-        return cast(ConversationLike, Conversation(advisor, model=model))
+            return cast("ConversationLike", Conversation.from_state(advisor, state, model=model))
+        return cast("ConversationLike", Conversation(advisor, model=model))
 
-    app = ChatApp(conversation, store, corpus=lambda: get_advisor().corpus, session_id=args.session,
-                  backend=spec or "offline")
+    return build
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from ..settings import get_settings
+    from .sessions import SessionStore
+
+    store = SessionStore()
     try:
+        if args.list_sessions:
+            for info in store.list_sessions():
+                noun = "message" if info.messages == 1 else "messages"
+                print(f"{info.id}  {info.updated_at:%Y-%m-%d %H:%M}  {info.messages:>3} {noun}  {info.title}")
+            return 0
+        if args.session:
+            store.get(args.session)  # an unknown id fails here, with "did you mean ...?"
+        spec = args.model if args.model is not None else get_settings().model
+
+        from ..advice.advisor import get_advisor
+        from .app import ChatApp
+
+        app = ChatApp(conversation_factory(spec), store, corpus=lambda: get_advisor().corpus,
+                      session_id=args.session, backend=spec or "offline")
         app.run()
     finally:
         store.close()

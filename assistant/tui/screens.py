@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -323,7 +324,7 @@ class SessionsScreen(ModalScreen[SessionAction | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Conversation", "Last used", "Messages")
+        table.add_columns("Last used", "Messages", "Conversation")  # the title last: long ones are cut
         self._fill()
         table.focus()
 
@@ -332,8 +333,8 @@ class SessionsScreen(ModalScreen[SessionAction | None]):
         table.clear()
         for info in self.sessions:
             marker = " (open now)" if info.id == self.current else ""
-            table.add_row(info.title + marker, info.updated_at.strftime("%d %b %Y %H:%M"), str(info.messages),
-                          key=info.id)
+            table.add_row(info.updated_at.strftime("%d %b %Y %H:%M"), Text(str(info.messages), justify="right"),
+                          info.title + marker, key=info.id)
         self.query_one("#empty", Static).update(
             "" if self.sessions else "No saved conversations yet. They are saved as you talk.")
         rows = [info.id for info in self.sessions]

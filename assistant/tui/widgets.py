@@ -63,6 +63,13 @@ class PromptInput(TextArea):
             super().__init__()
             self.text = text
 
+    class ScrollConversation(Message):
+        """Page Up / Page Down while typing scroll the conversation, not this small box."""
+
+        def __init__(self, pages: int) -> None:
+            super().__init__()
+            self.pages = pages
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
                          placeholder="Paste or describe your plan, or ask a question.")
@@ -73,6 +80,11 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             self.post_message(self.Submitted(self.text))
+            return
+        if event.key in ("pageup", "pagedown"):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.ScrollConversation(-1 if event.key == "pageup" else 1))
             return
         if event.key in ("shift+enter", "ctrl+j"):
             event.stop()
@@ -140,12 +152,16 @@ class CritiqueCard(Static):
         if self.previous is not None:
             text.append(f"{pct(self.previous.relational_share)} → ")
         text.append(pct(b.relational_share), style="bold")
-        text.append(f" · {len(c.findings)} findings · {len(c.interventions)} interventions")
+        text.append(f" · {_count(len(c.findings), 'finding')} · {_count(len(c.interventions), 'intervention')}")
         text.append("\nSee the balance, findings and interventions in the critique panel (F2).", style="italic")
         return text
 
 
 BAR_STYLES = ("#d08a2e", "#3fa37a", "#4d8fc9")  # structural, relational, joint improvement
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _bar(counts: tuple[int, int, int], scale: int, width: int) -> Text:
@@ -208,7 +224,7 @@ def balance_renderable(balance: Balance, previous: Balance | None = None, *, wid
         if previous is not None:
             p = previous.themes[theme]
             if (p.structural, p.relational, p.work_process) != (s, r, j):
-                detail.append(f"  (was {p.structural} · {p.relational} · {p.work_process})")
+                detail.append(f"\n{'':<{label_w}}was {p.structural} · {p.relational} · {p.work_process}")
         row.append_text(detail)
         out.append(row)
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 
 from assistant.tui.app import ChatApp
 from assistant.tui.widgets import AssistantMessage, PromptInput
@@ -54,3 +55,12 @@ async def send(pilot: Pilot[None], text: str, *, wait: bool = True) -> None:
 
 def answers(app: ChatApp) -> list[str]:
     return [m.source for m in app.query(AssistantMessage)]
+
+
+async def steady_cursors(pilot: Pilot[None]) -> None:
+    """Stop text cursors blinking, so a snapshot never catches one mid-blink."""
+    for screen in pilot.app.screen_stack:
+        for widget in screen.query("TextArea, Input"):
+            if isinstance(widget, TextArea | Input):
+                widget.cursor_blink = False
+    await pilot.pause()

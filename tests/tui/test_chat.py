@@ -82,7 +82,7 @@ async def test_each_piece_of_an_answer_is_saved_before_it_is_shown(make_app: App
         await write(self, fragment)
 
     monkeypatch.setattr(MarkdownStream, "write", checked_write)
-    app = make_app()
+    app = make_app(delay=0.06)  # slower than the screen's gathering interval: each piece is shown
     async with app.run_test() as pilot:
         await send(pilot, "why did you flag the PMO?")
     shown = ""
