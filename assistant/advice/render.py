@@ -6,6 +6,17 @@ from ..domain import THEMES, Balance, Critique
 
 __all__ = ["balance_change_markdown", "critique_markdown", "critique_text"]
 
+KIND_TITLES = {
+    "pm-as-product": "Project management as the product",
+    "structure-without-relationship": "Structure without relationship",
+    "leadership-as-governance": "Leadership as governance only",
+    "tokenistic-engagement": "Tokenistic engagement",
+    "short-horizon": "Short horizon",
+    "training-as-compliance": "Training as compliance",
+    "metrics-only-structural": "Only structural metrics",
+    "relational-rhetoric": "Relational rhetoric",
+    "relational-without-structure": "Relational work without structure",
+}
 ORIENTATION_LABEL = {"structural": "structural", "relational": "relational", "work_process": "joint improvement"}
 
 
@@ -34,7 +45,7 @@ def critique_markdown(critique: Critique) -> str:
     if critique.findings:
         lines += ["", "## What we found", ""]
         for f in critique.findings:
-            lines.append(f"### {f.id}. {f.kind.replace('-', ' ').capitalize()}")
+            lines.append(f"### {f.id}. {KIND_TITLES.get(f.kind, f.kind)}")
             lines += ["", f.summary, ""]
             for e in f.evidence:
                 lines.append(f"> “{e.quote}”" + (f" ({e.action_id})" if e.action_id else ""))

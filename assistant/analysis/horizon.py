@@ -28,7 +28,8 @@ SHORT_WORDS = re.compile(
     r"in (?:the )?(?:first|next) (?:quarter|100 days|90 days|six months|year)|"
     r"(?:by|from|in|before|after) (?:the end of )?(?:january|february|march|april|may|june|july|august|"
     r"september|october|november|december)(?! 20)|by (?:the end of )?(?:q[1-4]|quarter [1-4])|"
-    r"\bq[1-4]\b|phase (?:1|one)|year (?:1|one|2|two)|in year|month \d+|day one|go[\s-]live|"
+    r"\bq[1-4]\b|next (?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|spring|summer|autumn|winter|month|week)|phase (?:1|one)|year (?:1|one|2|two)|in year|month \d+|day one|go[\s-]live|"
     r"pilot(?:ing)? for (?:six|three|twelve) months|winter|this spring|this summer|this autumn)\b",
     re.I,
 )

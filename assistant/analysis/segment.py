@@ -28,7 +28,8 @@ IMPERATIVE = re.compile(rf"^(?:to\s+|and\s+|then\s+)?(?:{_VERB_RE})(?:s|es|ed|d|
 COMMITMENT = re.compile(
     r"\b(will|shall|we'll|we’ll|are going to|is going to|plan to|plans to|intend to|intends to|"
     r"commit to|commits to|committed to|aim to|aims to|are to|is to be|are to be|must|need to|needs to|"
-    r"propose to|proposes to|seek to|seeks to|expect to|agreed to|agree to|will be|to be (?:established|created|"
+    r"propose to|proposes to|seek to|seeks to|expect to|agree to|will be|we(?:'re|’re| are) (?!not\b)\w+ing|"
+    r"to be (?:established|created|"
     r"appointed|introduced|delivered|launched|implemented|merged|completed|set up|rolled out|developed|held|run))\b",
     re.I,
 )
@@ -37,6 +38,9 @@ NEGATION = re.compile(
     r"have decided against|decided not to|no new|without creating)\b",
     re.I,
 )
+TENTATIVE = re.compile(r"\b(may|might|could|would consider|will consider|consider(?:ing)? whether|explore whether|"
+                       r"exploring whether|look(?:ing)? into whether|if funding allows|subject to funding)\b", re.I)
+FIRM = re.compile(r"\b(will|shall|must|we'll|we’ll|commit)\b", re.I)
 ASPIRATION = re.compile(
     r"^(?:our|the)\s+(?:vision|ambition|aspiration|purpose|mission|belief|values?)\b|"
     r"^we\s+(?:believe|want|hope|aspire|value|recognise|know|understand|envisage|are proud)\b|"
@@ -317,6 +321,10 @@ def _classify(seg: Segment) -> None:
             seg.negated = True
             seg.reason = "negated: commits not to do something"
             return
+    if TENTATIVE.search(text) and not (FIRM.search(TENTATIVE.sub("", text)) and not re.search(
+            r"\bwill (?:consider|explore|look)", text, re.I)):
+        seg.reason = "tentative: considers rather than commits"
+        return
     if ASPIRATION.search(text) and not imperative:
         seg.reason = "aspiration"
         return
