@@ -49,16 +49,39 @@ def _q(action: CodedAction) -> Quote:
     return Quote(action.text, action.start, action.id)
 
 
+def _clause_around(text: str, start: int, end: int, limit: int = 160) -> tuple[int, int]:
+    """The clause of ``text`` around a match: cut at the nearest sentence or clause punctuation."""
+    if len(text) <= limit:
+        return 0, len(text)
+    left = max(text.rfind(p, 0, start) for p in (". ", "; ", ": ", ", ", "\n"))
+    left = 0 if left < 0 else left + 2
+    rights = [i for i in (text.find(p, end) for p in (". ", "; ", ", ", "\n")) if i >= 0]
+    right = min(rights) if rights else len(text)
+    if right - left > limit:
+        left = max(left, start - limit // 2)
+        right = min(right, max(end, left + limit))
+        while left > 0 and text[left - 1].isalnum():
+            left += 1
+        while right < len(text) and text[right:right + 1].isalnum():
+            right -= 1
+    return left, right
+
+
 def _pattern_quote(analysis: PlanAnalysis, pattern: re.Pattern[str], limit: int = 2) -> list[Quote]:
-    """Quotes of whole sentences (actions or not) that match a pattern, in plan order."""
+    """Quotes of the sentences (actions or not) that match a pattern, in plan order; a long
+    sentence is quoted by the clause that matched, so the quote shows the evidence."""
     out: list[Quote] = []
     by_start = {a.start: a for a in analysis.actions}
     for seg in analysis.segments:
         if seg.kind == "heading":
             continue
-        if pattern.search(seg.text):
+        m = pattern.search(seg.text)
+        if m:
             action = by_start.get(seg.start)
-            out.append(Quote(seg.text, seg.start, action.id if action else None))
+            a, b = _clause_around(seg.text, m.start(), m.end())
+            quote = seg.text[a:b].strip(" ,;:*")
+            offset = seg.text.find(quote, a)
+            out.append(Quote(quote, seg.start + offset, action.id if action else None))
             if len(out) >= limit:
                 break
     return out
@@ -86,9 +109,10 @@ def _code_in(action: CodedAction, *prefixes: str) -> bool:
 
 
 PM = re.compile(
-    r"\b(pmo|programme management office|project management office|integration management office|imo|"
+    r"\b(pmo|programme management office|program management office|project management office|"
+    r"integration management office|"
     r"raid\b|raid logs?|gantt(?: charts?)?|gateway reviews?|gateways?|highlight reports?|project plans?|"
-    r"programme plans?|programme boards?|project boards?|milestone (?:plans?|trackers?|charts?)|"
+    r"programme plans?|milestone (?:plans?|trackers?|charts?)|"
     r"benefits (?:realisation|register|tracker)\w*|project initiation documents?|pid\b|programme office|"
     r"delivery unit|critical path|deliverables (?:are |were )?(?:complete|completed|delivered)|"
     r"on time and (?:on|within) budget|delivered to plan|milestones (?:are |were )?met|closure report|"
@@ -167,14 +191,15 @@ METRIC = re.compile(
     re.I,
 )
 RELATIONAL_MEASURE = re.compile(
-    r"\b(relational coordination|rc survey|staff (?:experience|wellbeing|well-being|engagement score|survey)|"
-    r"(?:patient|user|service user|carer|people's|resident|client|whānau) (?:experience|reported|satisfaction|feedback)|"
-    r"experience measures?|prems?|proms?|what matters|i statements|wellbeing|well-being|psychological safety|"
-    r"team climate|quality of relationships|relationships? (?:survey|measures?|between)|trust (?:survey|scores?)|"
-    r"people (?:tell us|say)|stories|narrative|friends and family test|turnover|retention|sickness absence|"
-    r"joy in work|burnout)\b",
+    r"\b(relational coordination|rc survey|quality of (?:working )?relationships|relationships? (?:survey|measures?|map\w*)|"
+    r"(?:patient|user|service user|carer|people's|resident|client|whānau|family|families'?) (?:experience|reported|"
+    r"satisfaction|feedback|outcomes?)|experience measures?|prems?|proms?|what matters(?: to (?:you|them|me))?|"
+    r"i statements|psychological safety|team climate|trust (?:survey|scores?)|friends and family test|"
+    r"joy in work|burnout|staff (?:experience|wellbeing|well-being) (?:measures?|scores?|index|survey|pulse)|pulse surveys?)\b",
     re.I,
 )
+MEASURING = re.compile(r"\b(measur\w+|survey\w*|track\w*|monitor\w*|indicators?|metrics?|report\w*|baseline|"
+                       r"scores?|kpis?|dashboards?|evaluat\w+|assess\w*|collect\w*|ask(?:ed|ing)?)\b", re.I)
 RHETORIC = re.compile(
     r"\b(culture|cultures|trust|collaborat\w+|partnership(?: working)?|one team|together|relationships?|"
     r"compassion\w*|person[\s-]centred|people[\s-]centred|values?|shared vision|joined[\s-]up|seamless|"
@@ -244,11 +269,13 @@ def detect_leadership_as_governance(analysis: PlanAnalysis) -> Detection | None:
 def detect_tokenistic_engagement(analysis: PlanAnalysis) -> Detection | None:
     if any(CO_PRODUCE.search(a.text) for a in analysis.actions if a.relational or a.theme == "people"):
         return None
-    listened = re.compile(r"\b(told us|tell us|showed|said|we heard|heard from|listening sessions?|conversations? "
+    listened = re.compile(r"\b(told (?:us|the|our)|tell us|showed|said|we heard|heard from|listening sessions?|conversations? "
                           r"(?:held|with))\b", re.I)
+    relational_starts = {a.start for a in analysis.actions if a.relational}
     quotes = [q for q in _pattern_quote(analysis, ENGAGE, limit=12)
               if PEOPLE_WORDS.search(q.text) and not JOINT_LEARNING.search(q.text) and not CO_PRODUCE.search(q.text)
-              and not listened.search(q.text)]
+              and not listened.search(q.text) and not (q.action_id and any(
+                  a.id == q.action_id and a.start in relational_starts for a in analysis.actions))]
     if not quotes:
         return None
     return Detection("tokenistic-engagement", "people", tuple(quotes[:3]), {"engagement_actions": len(quotes)})
@@ -301,7 +328,8 @@ def detect_metrics_only_structural(analysis: PlanAnalysis) -> Detection | None:
     metrics = [a for a in metrics if METRIC.search(a.text)]
     if not metrics:
         return None
-    if any(RELATIONAL_MEASURE.search(a.text) for a in analysis.actions) or any(
+    if any(RELATIONAL_MEASURE.search(a.text) and MEASURING.search(a.text)
+           and a.code != "people.structural.compliance-surveys" for a in analysis.actions) or any(
             a.code in ("strategy.relational.relational-outcome-measures", "people.relational.relational-coordination-mapping")
             for a in analysis.actions):
         return None
