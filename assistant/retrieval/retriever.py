@@ -8,7 +8,6 @@ hits = retriever.search("boundary-spanning roles between nurses and social worke
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ from .index import (
 )
 from .lexical import LexicalIndex
 from .search import SEARCH_MODES, Hit, Ranked, SearchConfig, SearchMode, fuse
-from .store import ChromaStore, VectorStore, collection_name
+from .store import ChromaStore, VectorStore, collection_name, wipe_embedded
 
 __all__ = ["IndexStatus", "Retriever", "get_retriever"]
 
@@ -92,6 +91,7 @@ class Retriever:
         self._lexical: LexicalIndex | None = None
         self._lock = threading.RLock()
         self._query_cache: dict[str, Vectors] = {}
+        self._cache_lock = threading.Lock()
         self.paths = IndexPaths(
             Path(self.settings.home) / "index",
             collection_name(self.embedder) if store is None else store.name,
@@ -168,8 +168,7 @@ class Retriever:
                 self._store = None
             chroma_dir = Path(self.settings.home) / "index" / "chroma"
             log.warning("Removing unreadable index at %s", chroma_dir)
-            _clear_chroma_cache()
-            shutil.rmtree(chroma_dir, ignore_errors=True)
+            wipe_embedded(chroma_dir, self.settings.chroma_timeout)
 
     def _ready_lexical(self) -> LexicalIndex:
         if self._lexical is None:
@@ -207,12 +206,14 @@ class Retriever:
     # ------------------------------------------------------------------ search
 
     def embed_query(self, query: str) -> Vectors:
+        """The query's vector; the last 512 are cached (the planner repeats its queries)."""
         vector = self._query_cache.get(query)
         if vector is None:
             vector = self.embedder.embed([query])[0]
-            if len(self._query_cache) >= 512:
-                self._query_cache.pop(next(iter(self._query_cache)))
-            self._query_cache[query] = vector
+            with self._cache_lock:
+                if len(self._query_cache) >= 512:
+                    self._query_cache.pop(next(iter(self._query_cache)), None)
+                self._query_cache[query] = vector
         return vector
 
     def search(
@@ -238,29 +239,31 @@ class Retriever:
         config = config or self.config
         with self._lock:
             lexical = self._ready_lexical()
-            where = self._where(lexical, kind, theme, country)
-            n = min(len(lexical), max(config.candidates, 8 * k))
-            if n == 0:
-                raise StoreUnavailableError(
-                    "The index is empty.", hint="Run `assistant index --rebuild`."
-                )
-            mask = lexical.mask(where)
-            if mask is not None and not mask.any():
-                filters = ", ".join(
-                    f"{name}={value}"
-                    for name, value in (("kind", kind), ("theme", theme), ("country", country))
-                    if value
-                )
-                raise BadInputError(
-                    f"No indexed documents match {filters}.", hint="Drop or change a filter."
-                )
-            dense = bm25 = None
-            if mode in ("hybrid", "dense"):
-                pairs = self.store.query(self.embed_query(query), n, where)
-                dense = Ranked([p[0] for p in pairs], [p[1] for p in pairs])
-            if mode in ("hybrid", "bm25"):
-                found = lexical.search(query, n, mask)
-                bm25 = Ranked([lexical.chunks[i].id for i, _ in found], [s for _, s in found])
+            store = self.store
+        # Searching needs no lock: Chroma, ONNX and the BM25 arrays are thread-safe.
+        where = self._where(lexical, kind, theme, country)
+        n = min(len(lexical), max(config.candidates, 8 * k))
+        if n == 0:
+            raise StoreUnavailableError(
+                "The index is empty.", hint="Run `assistant index --rebuild`."
+            )
+        mask = lexical.mask(where)
+        if mask is not None and not mask.any():
+            filters = ", ".join(
+                f"{name}={value}"
+                for name, value in (("kind", kind), ("theme", theme), ("country", country))
+                if value
+            )
+            raise BadInputError(
+                f"No indexed documents match {filters}.", hint="Drop or change a filter."
+            )
+        dense = bm25 = None
+        if mode in ("hybrid", "dense"):
+            pairs = store.query(self.embed_query(query), n, where)
+            dense = Ranked([p[0] for p in pairs], [p[1] for p in pairs])
+        if mode in ("hybrid", "bm25"):
+            found = lexical.search(query, n, mask)
+            bm25 = Ranked([lexical.chunks[i].id for i, _ in found], [s for _, s in found])
         fused = fuse(
             dense,
             bm25,
@@ -328,15 +331,6 @@ class _given:
 
     def __exit__(self, *exc: object) -> None:
         return None
-
-
-def _clear_chroma_cache() -> None:
-    try:
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        SharedSystemClient.clear_system_cache()
-    except Exception:  # pragma: no cover - best effort across chromadb versions
-        pass
 
 
 _DEFAULT: Retriever | None = None

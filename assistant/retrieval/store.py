@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,6 +41,7 @@ __all__ = [
     "collection_name",
     "open_store",
     "where_clause",
+    "wipe_embedded",
 ]
 
 StoreMode = Literal["embedded", "server"]
@@ -582,6 +584,25 @@ class ChromaStore:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def clear_chroma_cache() -> None:
+    """Forget chromadb's per-process clients (after their files were removed)."""
+    with contextlib.suppress(Exception):
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+
+
+def wipe_embedded(path: Path, timeout: float) -> None:
+    """Delete an embedded index directory (one too damaged to open), with the write locks held."""
+    lock = _IndexLock.acquire(path.parent)
+    try:
+        with lock.refreshing(lambda: None), lock.exclusive(timeout):
+            clear_chroma_cache()
+            shutil.rmtree(path, ignore_errors=True)
+    finally:
+        lock.release()
 
 
 def open_store(settings: Settings, embedder: Embedder) -> ChromaStore:

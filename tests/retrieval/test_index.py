@@ -181,14 +181,14 @@ def test_corrupt_index_says_rebuild_and_rebuild_recovers(tmp_path: Path) -> None
     home = tmp_path / "home"
     with _retriever(home, None) as r:
         r.ensure_index()
-    from assistant.retrieval.retriever import _clear_chroma_cache
+    from assistant.retrieval.store import clear_chroma_cache
 
-    _clear_chroma_cache()
+    clear_chroma_cache()
     sqlite = home / "index" / "chroma" / "chroma.sqlite3"
     sqlite.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreUnavailableError, match="rebuild"):
         _retriever(home, None).ensure_index()
-    _clear_chroma_cache()
+    clear_chroma_cache()
     with _retriever(home, None) as r:
         report = r.rebuild()
         assert report.added == report.chunks > 0
