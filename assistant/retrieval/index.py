@@ -53,6 +53,9 @@ class RefreshReport:
     unchanged: int = 0
     chunks: int = 0
     seconds: float = 0.0
+    embed_seconds: float = 0.0
+    """Of ``seconds``, the time spent embedding and writing vectors (the rest is loading the
+    corpus, diffing, and building the lexical index)."""
     rebuilt: bool = False
     skipped: bool = False
 
@@ -62,8 +65,9 @@ class RefreshReport:
 
     @property
     def embedded_per_second(self) -> float:
+        """Chunks embedded and stored per second of embedding and storing."""
         n = self.added + self.updated
-        return n / self.seconds if self.seconds > 0 else 0.0
+        return n / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
     def summary(self) -> str:
         if self.skipped:
@@ -208,6 +212,7 @@ def refresh_index(
             total = len(to_embed)
             if progress is not None:
                 progress(0, total)
+            embed_started = time.perf_counter()
             for start in range(0, total, EMBED_BATCH):
                 batch = to_embed[start : start + EMBED_BATCH]
                 vectors = embedder.embed([c.text for c in batch])
@@ -220,6 +225,7 @@ def refresh_index(
                 if progress is not None:
                     progress(min(start + len(batch), total), total)
             store.delete(to_delete)
+            embed_seconds = time.perf_counter() - embed_started
             lexical = LexicalIndex.build(all_chunks)
             try:
                 paths.lexical.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +250,7 @@ def refresh_index(
         unchanged=len(all_chunks) - len(to_embed),
         chunks=len(all_chunks),
         seconds=time.perf_counter() - started,
+        embed_seconds=embed_seconds,
         rebuilt=rebuild,
     ), lexical
 
