@@ -32,6 +32,7 @@ CELLS: tuple[tuple[Theme, Orientation], ...] = tuple((t, o) for t in THEMES for 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "data" / "coder.npz"
 EMBEDDER = "onnx-minilm"
 CUE_WEIGHT = 1.0
+CODER_MAX_TOKENS = 64
 
 HEADING_THEMES: dict[Theme, re.Pattern[str]] = {
     "leadership": re.compile(r"\b(leadership|leaders?|governance|accountab\w*|board)\b", re.I),
@@ -135,7 +136,11 @@ class _Features:
     def __call__(self, texts: Sequence[str]) -> NDArray[np.float64]:
         if not texts:
             return np.zeros((0, self.embedder.dimension + len(CELLS)))
-        emb = self.embedder.embed(list(texts)).astype(np.float64)
+        embed = self.embedder.embed
+        try:
+            emb = embed(list(texts), max_tokens=CODER_MAX_TOKENS).astype(np.float64)  # type: ignore[call-arg]
+        except TypeError:  # an embedder without a truncation option
+            emb = embed(list(texts)).astype(np.float64)
         return np.hstack([emb, self.cue_matrix(texts)])
 
 

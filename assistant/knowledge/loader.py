@@ -31,6 +31,7 @@ from .models import (
 
 __all__ = ["Corpus", "load_corpus", "validate_corpus"]
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 MIN_CODES_PER_CELL = {"structural": 5, "relational": 5, "work_process": 2}
 
 
@@ -70,10 +71,23 @@ class _Problems:
         self.items.append(CorpusProblem(str(file), fld, message, line))
 
 
-def _yaml_with_lines(text: str, path: Path, problems: _Problems) -> tuple[Any, yaml.Node | None]:
+class _LazyNode:
+    """The YAML node tree of a text, composed only when a problem needs a line number."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._node: yaml.Node | None = None
+
+    def resolve(self) -> yaml.Node | None:
+        if self._node is None:
+            self._node = yaml.compose(self.text, Loader=_LOADER)
+        return self._node
+
+
+def _yaml_with_lines(text: str, path: Path, problems: _Problems) -> tuple[Any, Any]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
+        node = _LazyNode(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problems.add(path, "(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
@@ -82,8 +96,10 @@ def _yaml_with_lines(text: str, path: Path, problems: _Problems) -> tuple[Any, y
     return data, node
 
 
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+def _line_of(node: Any, loc: Sequence[int | str]) -> int | None:
     """The 1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
+    if isinstance(node, _LazyNode):
+        node = node.resolve()
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -210,7 +226,9 @@ def _merge_framework(layers: list[tuple[Any, yaml.Node | None, Path]], problems:
     return framework.model_copy(update={"codes": list(codes.values())})
 
 
-def _line_node(node: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | None:
+def _line_node(node: Any, loc: Sequence[int | str]) -> Any:
+    if isinstance(node, _LazyNode):
+        node = node.resolve()
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
