@@ -7,6 +7,7 @@ from it without a second round trip to Chroma.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from collections.abc import Iterable, Sequence
@@ -254,9 +255,7 @@ class LexicalIndex:
             chunks = [
                 StoredChunk(r["id"], r["text"], r["metadata"], r["hash"]) for r in data["chunks"]
             ]
-            import bm25s
-
-            model = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+            model = _import_bm25s().BM25.load(str(directory / "bm25"), show_progress=False)
         except Exception as exc:
             raise StoreUnavailableError(
                 f"The lexical index at {directory} is unreadable: {exc}",
@@ -265,8 +264,16 @@ class LexicalIndex:
         return cls(chunks, model)
 
 
-def _bm25(corpus_tokens: list[list[str]]) -> Any:
+def _import_bm25s() -> Any:
     import bm25s
+
+    # bm25s logs each build at DEBUG through its own handler; keep stderr for what matters.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _bm25(corpus_tokens: list[list[str]]) -> Any:
+    bm25s = _import_bm25s()
 
     model = bm25s.BM25()
     if corpus_tokens:
