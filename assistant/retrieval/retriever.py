@@ -333,14 +333,27 @@ class _given:
         return None
 
 
-_DEFAULT: Retriever | None = None
+_DEFAULT: tuple[tuple[str, ...], Retriever] | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
 def get_retriever() -> Retriever:
-    """The process-wide Retriever for the current settings (opened lazily, reused)."""
+    """The process-wide Retriever for the current settings, opened lazily and reused.
+
+    When the settings that locate the index change (home, Chroma URL, embedding, user corpus;
+    tests do this), the previous one is closed and a new one opened."""
     global _DEFAULT
+    settings = get_settings()
+    key = (
+        str(settings.home),
+        str(settings.chroma_url),
+        settings.embedding,
+        str(settings.corpus_path),
+    )
     with _DEFAULT_LOCK:
+        if _DEFAULT is not None and _DEFAULT[0] != key:
+            _DEFAULT[1].close()
+            _DEFAULT = None
         if _DEFAULT is None:
-            _DEFAULT = Retriever()
-        return _DEFAULT
+            _DEFAULT = (key, Retriever(settings=settings))
+        return _DEFAULT[1]

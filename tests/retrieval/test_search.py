@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.errors import BadInputError, UnknownIdError
@@ -107,3 +109,19 @@ def test_filters_that_match_nothing_say_so(shipped_retriever: Retriever) -> None
         BadInputError, match="No indexed documents match kind=reference, theme=people"
     ):
         shipped_retriever.search("anything", kind="reference", theme="people")
+
+
+def test_get_retriever_follows_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.retrieval import get_retriever
+    from assistant.settings import get_settings
+
+    first = get_retriever()
+    assert get_retriever() is first
+    monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "elsewhere"))
+    get_settings.cache_clear()
+    second = get_retriever()
+    assert second is not first
+    assert str(second.settings.home) == str(tmp_path / "elsewhere")
+    second.close()
