@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Markdown, OptionList, Static, TabPane
 from textual.widgets.markdown import MarkdownStream
 from textual.worker import Worker, get_current_worker
 
@@ -43,6 +43,7 @@ from .widgets import (
     AssistantMessage,
     BalanceView,
     CritiqueCard,
+    CritiquePanel,
     FindingsView,
     InterventionList,
     NoteMessage,
@@ -145,13 +146,14 @@ class ChatApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]  # noqa: RUF012 (Textual's own declaration)
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("escape", "cancel", "Stop", priority=True),
+        # in the footer's order; on a narrow window the last ones are cut first
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
         Binding("ctrl+o", "open_plan", "Open plan", priority=True),
         Binding("f2", "toggle_panel", "Critique", key_display="F2", priority=True),
         Binding("f3", "sessions", "Sessions", key_display="F3", priority=True),
         Binding("f4", "export", "Export", key_display="F4", priority=True),
         Binding("f5", "copy_answer", "Copy", key_display="F5", priority=True),
         Binding("ctrl+n", "new_session", "New", show=False, priority=True),
-        Binding("f1", "help", "Help", key_display="F1", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -191,7 +193,7 @@ class ChatApp(App[None]):
             with Vertical(id="chat"):
                 yield VerticalScroll(id="conversation")
                 yield PromptInput(id="prompt")
-            with TabbedContent(id="panel"):
+            with CritiquePanel(id="panel"):
                 with TabPane("Balance", id="tab-balance"), VerticalScroll():
                     yield BalanceView(id="balance")
                 with TabPane("Findings", id="tab-findings"), VerticalScroll():
@@ -506,23 +508,32 @@ class ChatApp(App[None]):
     # the panel -----------------------------------------------------------------------------
 
     def action_toggle_panel(self) -> None:
+        """F2: go to the critique panel (its tabs), or from it back to the message box."""
         if self.critique is None:
             self.notify("No critique yet: paste or open a plan first.")
             return
-        panel = self.query_one("#panel", TabbedContent)
-        self._show_panel(not panel.display)
-        if panel.display:
-            tabs = panel.query_one("Tabs")
-            tabs.focus()
-        else:
-            self.query_one("#prompt", PromptInput).focus()
+        panel = self.query_one("#panel", CritiquePanel)
+        if panel.display and panel.has_focus_within:
+            self.action_back_to_chat()
+            return
+        self._show_panel(True)
+        panel.query_one("Tabs").focus()
+
+    def action_back_to_chat(self) -> None:
+        if not self._is_wide():
+            self._show_panel(False)
+        self.query_one("#prompt", PromptInput).focus()
 
     def _show_panel(self, show: bool) -> None:
         """Beside the conversation when wide; instead of it when narrow."""
         self.query_one("#panel").display = show
         self.query_one("#chat").display = not (show and not self._is_wide())
 
-    def on_resize(self) -> None:
+    def get_default_screen(self) -> Screen[Any]:
+        return _MainScreen(id="_default")
+
+    def layout_for_width(self) -> None:
+        """Called when the window is resized (the main screen gets the resize, not the app)."""
         if self.critique is None:
             return
         # wide: side by side; narrow: keep whichever of the two the leader was looking at
@@ -746,6 +757,13 @@ def copy_text(app: App[Any], text: str) -> str:
     except Exception:  # not installed, or no clipboard on this machine
         app.copy_to_clipboard(text)
         return "terminal"
+
+
+class _MainScreen(Screen[Any]):
+    def on_resize(self) -> None:
+        app = self.app
+        if isinstance(app, ChatApp):
+            app.layout_for_width()
 
 
 class _AnswerWriter:

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from ..knowledge import Corpus
     from .app import ConversationFactory, ConversationLike
 
 __all__ = ["add_parsers", "conversation_factory"]
@@ -49,6 +50,12 @@ def conversation_factory(spec: str | None) -> ConversationFactory:
     return build
 
 
+def _corpus() -> Corpus:
+    from ..advice.advisor import get_advisor
+
+    return get_advisor().corpus
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from ..settings import get_settings
     from .sessions import SessionStore
@@ -64,11 +71,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             store.get(args.session)  # an unknown id fails here, with "did you mean ...?"
         spec = args.model if args.model is not None else get_settings().model
 
-        from ..advice.advisor import get_advisor
         from .app import ChatApp
 
-        app = ChatApp(conversation_factory(spec), store, corpus=lambda: get_advisor().corpus,
-                      session_id=args.session, backend=spec or "offline")
+        app = ChatApp(conversation_factory(spec), store, corpus=_corpus, session_id=args.session,
+                      backend=spec or "offline")
         app.run()
     finally:
         store.close()

@@ -55,9 +55,11 @@ for **over-reliance on structural approaches** (boards, mergers, PMOs, dashboard
 | Ctrl+J (or Shift+Enter) | new line in your message |
 | Esc | stop the answer being written |
 | Ctrl+O | open a plan file |
-| F2 | show or hide the critique panel (balance, findings, interventions, sources) |
-| Tab / Shift+Tab | move between the message box, the conversation and the panel |
+| F2 | go to the critique panel (balance, findings, interventions, sources), and back |
+| ← → (on the panel's tabs) | switch tab; ↓ or Tab moves into it |
 | Enter (on an intervention or source) | read its full text |
+| Esc (in the panel) | back to the message box |
+| Tab / Shift+Tab | move between the message box, the conversation and the panel |
 | F3 | your saved conversations |
 | F4 | export the conversation and latest critique to Markdown |
 | F5 | copy the last answer |
@@ -333,7 +335,7 @@ class SessionsScreen(ModalScreen[SessionAction | None]):
         table.clear()
         for info in self.sessions:
             marker = " (open now)" if info.id == self.current else ""
-            table.add_row(info.updated_at.strftime("%d %b %Y %H:%M"), Text(str(info.messages), justify="right"),
+            table.add_row(info.updated_at.astimezone().strftime("%d %b %Y %H:%M"), Text(str(info.messages), justify="right"),
                           info.title + marker, key=info.id)
         self.query_one("#empty", Static).update(
             "" if self.sessions else "No saved conversations yet. They are saved as you talk.")

@@ -11,8 +11,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Collapsible, Markdown, OptionList, Static, TextArea
+from textual.widgets import Collapsible, Markdown, OptionList, Static, TabbedContent, TextArea
 from textual.widgets.option_list import Option
 
 from ..domain import THEMES, Balance, Critique, Finding, InterventionAdvice, Reference
@@ -21,6 +22,7 @@ __all__ = [
     "AssistantMessage",
     "BalanceView",
     "CritiqueCard",
+    "CritiquePanel",
     "FindingsView",
     "InterventionList",
     "NoteMessage",
@@ -240,6 +242,25 @@ def balance_renderable(balance: Balance, previous: Balance | None = None, *, wid
     if balance.neglected_themes:
         out.append(Text(f"\nThemes with no relational action: {', '.join(balance.neglected_themes)}"))
     return Group(*out)
+
+
+class CritiquePanel(TabbedContent):
+    """Balance, findings, interventions and sources. ← → switch tabs; Esc goes back to the chat."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.back_to_chat", "Back"),
+        Binding("down", "into_tab", "Into the tab", show=False),
+    ]
+
+    def action_into_tab(self) -> None:
+        """↓ on the tabs moves into the open tab (its list, or its scrolling text)."""
+        pane = self.get_pane(self.active) if self.active else None
+        if pane is None:
+            return
+        for widget in pane.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
 
 
 class BalanceView(Static):

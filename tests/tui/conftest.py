@@ -5,6 +5,7 @@ fake conversations."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,8 @@ def assistant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     home = tmp_path / "home"
     monkeypatch.setenv("ASSISTANT_HOME", str(home))
     monkeypatch.delenv("ASSISTANT_MODEL", raising=False)
+    monkeypatch.setenv("TZ", "UTC")  # the sessions list shows local times
+    time.tzset()
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

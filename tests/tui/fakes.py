@@ -57,6 +57,7 @@ class FakeConversation:
         self.delay = delay
         self.closed = threading.Event()
         self.sent: list[str] = []
+        self.answer = FOLLOW_UP_ANSWER
 
     @property
     def backend(self) -> str:
@@ -66,7 +67,7 @@ class FakeConversation:
         self.sent.append(message)
         if message.count("\n") >= 5:
             return self._critique_turn(message)
-        return self._answer_turn(message, FOLLOW_UP_ANSWER)
+        return self._answer_turn(message, self.answer)
 
     def load_plan(self, doc: PlanDocument) -> Iterator[Event]:
         self.sent.append(f"<plan {doc.source}>")

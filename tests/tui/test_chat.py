@@ -373,6 +373,36 @@ async def test_the_panel_takes_the_screen_at_80_columns(make_app: AppMaker) -> N
         await pilot.press("f2")
         assert not app.query_one("#panel").display and app.query_one("#chat").display
         assert app.focused is app.query_one(PromptInput)
+        await pilot.press("f2", "right", "escape")  # Esc also comes back
+        assert app.query_one("#panel", TabbedContent).active == "tab-findings"
+        assert not app.query_one("#panel").display and app.focused is app.query_one(PromptInput)
+
+
+async def test_the_layout_follows_the_window_size(make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, PLAN)
+        assert app.query_one("#panel").display and app.query_one("#chat").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert not app.query_one("#panel").display and app.query_one("#chat").display
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.2)
+        assert app.query_one("#panel").display and app.query_one("#chat").display
+
+
+async def test_f2_goes_to_the_panel_and_back_when_it_is_beside_the_chat(make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, PLAN)
+        await pilot.press("f2", "right", "right")
+        panel = app.query_one("#panel", TabbedContent)
+        assert panel.active == "tab-interventions" and panel.has_focus_within
+        await pilot.press("down", "enter")  # into the list, and open the highlighted intervention
+        await pilot.pause()
+        assert isinstance(app.screen, SourceScreen)
+        await pilot.press("escape", "f2")
+        assert app.focused is app.query_one(PromptInput) and panel.display and app.query_one("#chat").display
 
 
 async def test_help_and_unknown_commands(make_app: AppMaker) -> None:
@@ -389,3 +419,37 @@ async def test_help_and_unknown_commands(make_app: AppMaker) -> None:
 def test_no_color_is_respected(make_app: AppMaker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert make_app().no_color
+
+
+
+async def test_a_long_answer_is_shown_from_its_start(make_app: AppMaker) -> None:
+    factory = FakeFactory()
+    app = make_app(factory)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        factory.last.answer = "**The verdict first.**\n\n" + "\n\n".join(f"Point {n}." for n in range(60))
+        await send(pilot, "why?")
+        await pilot.pause(0.2)
+        conversation = app.query_one("#conversation")
+        answer = app.query_one(AssistantMessage)
+        assert answer.outer_size.height > conversation.size.height
+        assert abs(answer.region.y - conversation.region.y) <= 1  # its top, where the verdict is, is in view
+
+
+def test_export_keeps_one_outline() -> None:
+    from datetime import UTC, datetime
+
+    from assistant.tui.export import conversation_markdown
+    from assistant.tui.sessions import MessageRecord
+
+    when = datetime(2026, 3, 2, tzinfo=UTC)
+    messages = [MessageRecord(1, "user", "# Our plan\n- Merge the trusts.", "complete", None, None, when),
+                MessageRecord(2, "assistant", "# Critique\n\n## What we found\n\n```\n# not a heading\n```",
+                              "stopped", "offline", None, when)]
+    text = conversation_markdown("Our plan", messages, CRITIQUE)
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert [h for h in headings if h.startswith("# ")] == ["# Our plan", "# not a heading"]  # one title (and code)
+    assert text.index("## Critique of") < text.index("## Conversation")  # the critique first
+    assert "### Critique\n" in text and "#### What we found" in text and "\n# not a heading\n" in text
+    assert "> # Our plan\n> - Merge the trusts." in text
+    assert "**Advisor:** *(stopped before it finished)*" in text
