@@ -11,6 +11,7 @@ The model name in the request picks the behaviour (``openai/<behaviour>`` throug
     slow           sleep ``slow_s`` before answering (to trip the client's timeout)
     malformed      HTTP 200 whose body is not JSON
     reject-schema  HTTP 422 for a json_schema response_format (as llama.cpp's server does), else plain
+    strict-format  HTTP 400 for any response_format but a bare {"type": "json_object"}, else plain
 
 Replies are scripted per behaviour: ``server.script("plain", "first", "second")`` answers
 "first", then "second" for every later request. Every request body is kept in ``requests``.
@@ -115,6 +116,10 @@ class FakeOpenAIServer:
                 fmt = body.get("response_format") or {}
                 if fmt.get("type") == "json_schema":
                     return _error(422, "response_format json_schema is not supported", "invalid_request_error")
+            if behaviour == "strict-format":
+                fmt = body.get("response_format")
+                if fmt is not None and fmt != {"type": "json_object"}:
+                    return _error(400, "Unsupported response_format schema", "invalid_request_error")
             if behaviour == "slow":
                 await asyncio.sleep(self.slow_s)
             text = self._reply(behaviour)

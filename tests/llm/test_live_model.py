@@ -1,7 +1,8 @@
 """Against a live local model (SmolLM2-135M on llama.cpp's server, started by
 .ci/lanes/live-model.sh, which sets LIVE_MODEL_API_BASE). The tiny model's advice is poor and its
 JSON often broken; these tests assert that every run finishes, yields a valid, grounded critique,
-and that the backend string and the record agree about whether the model's critique was used."""
+and that the backend string tells the truth about whether the model's critique was used.
+(``assistant critique --model`` itself is checked by the lane with tests/llm/live_check.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from assistant.advice.events import CritiqueReady, Notice, TextDelta, TurnDone
 from assistant.advice.grounding import check_grounding
 from assistant.advice.llm.litellm_model import get_chat_model
 from assistant.advice.llm.model import ChatModel
-from assistant.advice.llm.planner import run_critique, stream_critique
+from assistant.advice.llm.planner import stream_critique
 from assistant.domain import Critique
 from assistant.reading import PlanDocument, read_plan
 from assistant.settings import Settings
@@ -57,15 +58,6 @@ def _truthful(critique: Critique, offline: Critique, model: ChatModel) -> str:
     assert critique.backend.startswith("offline (fallback: "), critique.backend
     assert critique.model_copy(update={"backend": "offline"}) == offline
     return critique.backend
-
-
-def test_live_planner_critique(advisor: Advisor, live_model: ChatModel, live_doc: PlanDocument) -> None:
-    run = run_critique(advisor, live_doc, model=live_model)
-    print(f"\nlive planner: backend={run.critique.backend!r} record={run.record.model_dump_json()}")
-    _valid_and_grounded(run.critique, live_doc, advisor)
-    used = _truthful(run.critique, advisor.critique_offline(live_doc), live_model)
-    assert (used == "model") == run.record.used_model
-    assert run.record.calls >= 1 and {s.name for s in run.record.prompts} >= {"system", "critique"}
 
 
 def test_live_streamed_critique(advisor: Advisor, live_model: ChatModel, live_doc: PlanDocument) -> None:

@@ -111,17 +111,26 @@ def test_json_schema_rejected_with_422_falls_back_to_json_mode(server: FakeOpenA
     assert model.structured(HELLO, schema).text == '{"ok": true}'
     first, second = server.requests
     assert first["response_format"]["type"] == "json_schema"
-    assert second["response_format"] == {"type": "json_object"}
+    assert second["response_format"] == {"type": "json_object", "schema": schema}
     assert '"required":["ok"]' in second["messages"][-1]["content"]  # the schema travels in the prompt
     model.structured(HELLO, schema)  # remembered: no second 422
-    assert server.requests[2]["response_format"] == {"type": "json_object"}
+    assert server.requests[2]["response_format"]["type"] == "json_object"
+    assert len(server.requests) == 3
+
+
+def test_a_server_that_rejects_the_schema_key_gets_plain_json_mode(server: FakeOpenAIServer) -> None:
+    server.script("strict-format", '{"ok": true}')
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    assert _model(server, "strict-format").structured(HELLO, schema).text == '{"ok": true}'
+    assert [r["response_format"] for r in server.requests] == [
+        {"type": "json_object", "schema": schema}, {"type": "json_object"}]
 
 
 def test_unknown_models_get_json_mode_with_the_schema_in_the_prompt(server: FakeOpenAIServer) -> None:
     server.script("plain", "{}")
     _model(server, "plain").structured(HELLO, {"type": "object", "properties": {"x": {"type": "string"}}})
     sent = server.requests[0]
-    assert sent["response_format"] == {"type": "json_object"}
+    assert sent["response_format"]["type"] == "json_object" and "schema" in sent["response_format"]
     assert "JSON Schema" in sent["messages"][-1]["content"]
 
 

@@ -29,7 +29,16 @@ __all__ = ["LiteLLMChatModel", "TextStream", "get_chat_model", "import_litellm"]
 
 log = logging.getLogger(__name__)
 
-StructuredMode = Literal["json_schema", "json_object", "prompt"]
+# How structured output is asked for, best first; a provider that rejects one gets the next.
+#   json_schema         OpenAI's response_format json_schema (providers litellm knows support it)
+#   json_object_schema  JSON mode plus the schema in response_format, which llama.cpp's servers use
+#                       to constrain decoding to the schema (others ignore it or reject it)
+#   json_object         plain JSON mode
+#   prompt              no response_format at all
+# In every mode but json_schema the schema is also written into the prompt.
+StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
+NEXT_MODE: dict[StructuredMode, StructuredMode] = {
+    "json_schema": "json_object_schema", "json_object_schema": "json_object", "json_object": "prompt"}
 MAX_BACKOFF_S = 8.0
 _import_lock = threading.Lock()
 _litellm: ModuleType | None = None
@@ -293,7 +302,7 @@ class LiteLLMChatModel:
                 supported = bool(litellm.supports_response_schema(model=self.model))
             except Exception:
                 supported = False
-            self._mode = "json_schema" if supported else "json_object"
+            self._mode = "json_schema" if supported else "json_object_schema"
         return self._mode
 
     def _structured(self, messages: Sequence[ChatMessage], schema: dict[str, Any],
@@ -306,7 +315,9 @@ class LiteLLMChatModel:
                 call_params["response_format"] = {
                     "type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
             else:
-                if mode == "json_object":
+                if mode == "json_object_schema":
+                    call_params["response_format"] = {"type": "json_object", "schema": schema}
+                elif mode == "json_object":
                     call_params["response_format"] = {"type": "json_object"}
                 last = call_messages[-1]
                 call_messages[-1] = ChatMessage(
@@ -318,11 +329,10 @@ class LiteLLMChatModel:
             except ModelError:
                 raise
             except Exception as exc:  # the provider rejected this response_format: step down once
-                next_mode: StructuredMode = "json_object" if mode == "json_schema" else "prompt"
-                log.info("%s rejected response_format %s; using %s", self.model, mode, next_mode)
-                self._mode = next_mode
                 if mode == "prompt":  # pragma: no cover - _call only re-raises with a response_format
                     raise map_error(exc, self.model)[0] from exc
+                log.info("%s rejected response_format %s; using %s", self.model, mode, NEXT_MODE[mode])
+                self._mode = NEXT_MODE[mode]
                 continue
             return self._completion_of(response, started)
 
