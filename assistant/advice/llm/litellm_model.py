@@ -58,6 +58,10 @@ def import_litellm() -> ModuleType:
                 raise ConfigError("The LLM backend needs litellm.", hint='pip install "litellm>=1.60"') from exc
             litellm.suppress_debug_info = True
             litellm.telemetry = False
+            if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+                # litellm's own loggers log requests (plan text included) when chatty: only at -vv
+                for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                    logging.getLogger(name).setLevel(logging.WARNING)
             _litellm = litellm
     return _litellm
 
