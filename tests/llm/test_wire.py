@@ -14,7 +14,7 @@ import pytest
 from assistant.advice.advisor import Advisor
 from assistant.advice.llm.cache import ResponseCache
 from assistant.advice.llm.litellm_model import LiteLLMChatModel, get_chat_model
-from assistant.advice.llm.model import ChatMessage, ChatModel
+from assistant.advice.llm.model import ChatMessage, ChatModel, Usage
 from assistant.advice.llm.planner import critique_with_model, stream_critique
 from assistant.domain import Critique
 from assistant.errors import ConfigError, ModelError
@@ -43,6 +43,12 @@ def test_plain_completion_with_usage(server: FakeOpenAIServer) -> None:
     assert completion.usage.cost_usd is None  # an unknown local model has no price, and that is fine
     sent = server.requests[0]
     assert sent["max_tokens"] == 50 and sent["messages"][1] == {"role": "user", "content": "Say hello."}
+
+
+def test_known_models_are_priced_and_local_ones_are_not() -> None:
+    usage = Usage(prompt_tokens=1000, completion_tokens=500)
+    assert (LiteLLMChatModel("openai/gpt-4o-mini")._token_cost(usage) or 0) > 0
+    assert LiteLLMChatModel("openai/smollm2")._token_cost(usage) is None
 
 
 def test_streaming_yields_each_delta(server: FakeOpenAIServer) -> None:

@@ -283,16 +283,31 @@ class LiteLLMChatModel:
             raw=response,
         )
 
-    def _cost(self, response: Any) -> float | None:
-        litellm = import_litellm()
+    def _priced(self) -> bool:
+        """Does litellm's (local) cost map know this model? Local models are free and unlisted."""
         if self._cost_known is None:
+            litellm = import_litellm()
             tail = self.model.split("/", 1)[-1]
             self._cost_known = self.model in litellm.model_cost or tail in litellm.model_cost
-        if not self._cost_known:
+        return self._cost_known
+
+    def _cost(self, response: Any) -> float | None:
+        if not self._priced():
             return None
         try:
-            return float(litellm.completion_cost(completion_response=response))
+            return float(import_litellm().completion_cost(completion_response=response))
         except Exception:  # cost is accounting, never a reason to fail an answer
+            return None
+
+    def _token_cost(self, usage: Usage) -> float | None:
+        """The price of a streamed answer from its token counts (streams carry no cost of their own)."""
+        if not self._priced():
+            return None
+        try:
+            prompt, completion = import_litellm().cost_per_token(model=self.model, prompt_tokens=usage.prompt_tokens,
+                                                        completion_tokens=usage.completion_tokens)
+            return float(prompt) + float(completion)
+        except Exception:
             return None
 
     def _complete(self, messages: Sequence[ChatMessage], params: dict[str, Any]) -> Completion:
@@ -375,6 +390,7 @@ class LiteLLMChatModel:
         if not out.usage.completion_tokens:
             out.usage.completion_tokens = chunks  # providers that send no usage: about one token a chunk
         out.usage.latency_s = time.perf_counter() - started
+        out.usage.cost_usd = self._token_cost(out.usage)
         if self.cache is not None and key and out.text:
             self.cache.put(key, Completion(text=out.text, model=self.model, usage=out.usage))
 
