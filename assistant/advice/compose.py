@@ -55,6 +55,23 @@ ALREADY_DOING: dict[str, tuple[str, ...]] = {
     "sustainment-plan": ("strategy.relational.long-term-commitment",),
 }
 
+PROFESSIONS = re.compile(
+    r"\b(district nurs\w*|community nurs\w*|nurses?|social work\w*|therapists?|occupational therap\w*|physio\w*|"
+    r"gps?|general practi\w*|pharmacists?|paramedics?|care workers?|home care|reablement|geriatricians?|"
+    r"consultants?|midwi\w*|health visitors?|allied health|ahps?|care coordinators?|housing officers?|"
+    r"mental health (?:workers?|nurses?|teams?)|kaiāwhina|wijkverpleeg\w*)\b", re.I)
+# Where a plan's own content makes an intervention the natural first step, it scores higher:
+# teams of several professions with no shared routine want huddles; hand-offs between
+# organisations want a boundary-spanning role; a merger or restructure wants relational space.
+CONTEXT: dict[str, re.Pattern[str]] = {
+    "integrated-team-huddles": re.compile(r"\b(teams?|hubs?|localit\w+|neighbourhoods?|virtual wards?|co-?locat\w+|"
+                                          r"multidisciplinary|mdts?|clusters?|wards?)\b", re.I),
+    "boundary-spanning-roles": re.compile(r"\b(discharge|referrals?|hand-?offs?|hand-?overs?|transitions?|"
+                                          r"pathways?|transfers? of care|between (?:services|organisations|teams))\b", re.I),
+    "psychological-safety-and-relational-space": re.compile(r"\b(merg\w+|restructur\w+|tupe|transfer of staff|"
+                                                            r"redundanc\w+|consultation on (?:roles|posts))\b", re.I),
+}
+
 # (finding kind, query) -> ranked case reference ids; the retrieval layer plugs in here.
 CaseFinder = Callable[[str, str], list[str]]
 
@@ -125,9 +142,13 @@ def _choose_interventions(
                 scores[iv.id] = scores.get(iv.id, 0.0) + 0.5
                 if finding not in addresses.setdefault(iv.id, []):
                     addresses[iv.id].append(finding)
+    professions = {m.group(0).lower()[:6] for m in PROFESSIONS.finditer(analysis.text)}
     for iv in corpus.interventions.values():
         if iv.id in scores:
             scores[iv.id] += 0.5 * sum(1 for t in iv.themes if t in balance.neglected_themes)
+            context = CONTEXT.get(iv.id)
+            if context is not None and len(professions) >= 2 and len(context.findall(analysis.text)) >= 2:
+                scores[iv.id] += 1.5
             if any(code in present for code in ALREADY_DOING.get(iv.id, ())):
                 scores[iv.id] -= 4.0
     ranked = sorted((s, iv_id) for iv_id, s in scores.items() if s > 0)

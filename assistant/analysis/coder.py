@@ -32,7 +32,7 @@ CELLS: tuple[tuple[Theme, Orientation], ...] = tuple((t, o) for t in THEMES for 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "data" / "coder.npz"
 EMBEDDER = "onnx-minilm"
 CUE_WEIGHT = 1.0
-CODER_MAX_TOKENS = 64
+CODER_MAX_TOKENS = 32
 
 HEADING_THEMES: dict[Theme, re.Pattern[str]] = {
     "leadership": re.compile(r"\b(leadership|leaders?|governance|accountab\w*|board)\b", re.I),
