@@ -20,6 +20,7 @@ from ..reading import PlanDocument, guess_title, plan_from_text
 from ..settings import Settings, get_settings
 from .compose import CaseFinder, compose_critique
 from .grounding import ground
+from .llm.model import ChatModel
 
 __all__ = ["Advisor", "Assessment", "get_advisor"]
 
@@ -63,8 +64,9 @@ class Advisor:
             log.warning("offline critique needed grounding repairs: %d dropped", report.dropped)
         return grounded
 
-    def critique(self, plan: str | PlanDocument, *, model: str | None = None) -> Critique:
-        """Critique a plan: offline unless a model is given or configured (ASSISTANT_MODEL)."""
+    def critique(self, plan: str | PlanDocument, *, model: str | ChatModel | None = None) -> Critique:
+        """Critique a plan: offline unless a model (a litellm model string or a ChatModel) is
+        given or configured (ASSISTANT_MODEL)."""
         model = model if model is not None else self.settings.model
         if not model:
             return self.critique_offline(plan)
