@@ -7,7 +7,7 @@ from them (``python -m assistant.domain``) and a test fails when the two drift.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,17 +51,7 @@ FindingKind = Literal[
     "relational-rhetoric",
     "relational-without-structure",
 ]
-FINDING_KINDS: tuple[FindingKind, ...] = (
-    "pm-as-product",
-    "structure-without-relationship",
-    "leadership-as-governance",
-    "tokenistic-engagement",
-    "short-horizon",
-    "training-as-compliance",
-    "metrics-only-structural",
-    "relational-rhetoric",
-    "relational-without-structure",
-)
+FINDING_KINDS: tuple[FindingKind, ...] = get_args(FindingKind)
 
 
 class _Wire(BaseModel):
