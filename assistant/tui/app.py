@@ -30,6 +30,7 @@ from textual.widgets import Footer, Header, Markdown, OptionList, Static, TabPan
 from textual.widgets.markdown import MarkdownStream
 from textual.worker import Worker, get_current_worker
 
+from ..advice.described import DESCRIBED_TITLE
 from ..advice.events import Citations, CritiqueReady, Event, Notice, TextDelta, TurnDone
 from ..domain import Balance, Critique
 from ..errors import AdvisorError
@@ -45,6 +46,7 @@ from .widgets import (
     CritiqueCard,
     CritiquePanel,
     FindingsView,
+    FoldedAnswer,
     InterventionList,
     NoteMessage,
     PromptInput,
@@ -58,6 +60,8 @@ log = logging.getLogger(__name__)
 
 WIDE = 110  # from this width the critique panel sits beside the conversation
 TITLE_WIDTH = 80
+RECENT_ANSWERS = 2  # a resumed conversation shows its last answers in full...
+FOLD_CHARACTERS = 3000  # ...and folds earlier long ones (a critique) until they are opened
 
 WELCOME = """\
 ## Welcome to the Transformation Advisor
@@ -211,10 +215,12 @@ class ChatApp(App[None]):
         self._show_panel(False)
         self.query_one("#prompt", PromptInput).focus()
         if self._initial_session is not None:
-            await self.resume_session(self._initial_session)
+            # the window first, then the history (a long one takes a moment to lay out)
+            await self._mount(NoteMessage("Opening your conversation…"))
+            self.call_after_refresh(self.resume_session, self._initial_session)
         else:
             await self._show_welcome()
-        self._prepare_conversation()
+            self._prepare_conversation()
 
     async def _show_welcome(self) -> None:
         await self.query_one("#conversation", VerticalScroll).mount(Markdown(WELCOME, id="welcome"))
@@ -425,6 +431,8 @@ class ChatApp(App[None]):
                              streamed: str) -> None:
         if stream is not None:
             await stream.stop()
+        async with widget.lock:  # stop() can return while a last append is still being laid out
+            pass
         if answer is not None and answer != streamed:
             await widget.update(answer)
         self.call_after_refresh(self._show_start_of, widget)
@@ -472,6 +480,7 @@ class ChatApp(App[None]):
         self.notify("Stopped. What was written so far is kept.", timeout=4)
 
     async def _show_critique(self, critique: Critique, previous: Balance | None, *, announce: bool) -> None:
+        first = self.critique is None
         self.critique = critique
         self.previous_balance = previous
         self.query_one("#balance", BalanceView).show(critique, previous)
@@ -482,13 +491,19 @@ class ChatApp(App[None]):
             self._show_panel(True)
         if announce:
             await self._mount(CritiqueCard(critique, previous), after_answer=True)
-            if critique.plan.title and self.session_id is not None:
+            if first and critique.plan.title and self.session_id is not None:
                 self._retitle_from_plan(critique.plan.title)
         self.refresh_bindings()
 
     def _retitle_from_plan(self, title: str) -> None:
-        """A session named after the first thing typed is renamed after its plan, once."""
+        """A session named after the first thing typed is renamed after its plan, once.
+
+        A plan described in conversation has no title of its own; the session keeps the
+        leader's first words.
+        """
         assert self.session_id is not None
+        if title == DESCRIBED_TITLE:
+            return
         info = self.store.get(self.session_id)
         first = next((m for m in self.store.messages(self.session_id) if m.role == "user"), None)
         if first is not None and info.title != title and info.title == _first_line_title(first.content):
@@ -718,8 +733,10 @@ class ChatApp(App[None]):
         await self._clear()
         critiques: list[Critique] = []
         widgets: list[Any] = []
+        answers = [m.id for m in messages if m.role == "assistant"]
+        shown_in_full = set(answers[-RECENT_ANSWERS:])
         for record in messages:
-            widgets.extend(self._widgets_for(record, critiques))
+            widgets.extend(self._widgets_for(record, critiques, fold=record.id not in shown_in_full))
         await self.query_one("#conversation", VerticalScroll).mount_all(widgets)
         self.last_answer = next((m.content for m in reversed(messages) if m.role == "assistant" and m.content),
                                 None)
@@ -733,13 +750,15 @@ class ChatApp(App[None]):
         if info.backend:
             self._set_backend(info.backend)
 
-    def _widgets_for(self, record: MessageRecord, critiques: list[Critique]) -> list[Any]:
+    def _widgets_for(self, record: MessageRecord, critiques: list[Critique], *, fold: bool) -> list[Any]:
         if record.role == "user":
             return [UserMessage(record.content)]
         if record.role == "note":
             return [NoteMessage(record.content)]
         status = {"stopped": "stopped", "failed": "failed", "streaming": "interrupted"}.get(record.status)
-        out: list[Any] = [AssistantMessage(record.content, status=status)]
+        long = len(record.content) > FOLD_CHARACTERS
+        out: list[Any] = [FoldedAnswer(record.content, status=status) if fold and long
+                          else AssistantMessage(record.content, status=status)]
         if record.critique is not None:
             critique = Critique.model_validate(record.critique)
             out.append(CritiqueCard(critique, critiques[-1].balance if critiques else None))

@@ -24,6 +24,7 @@ __all__ = [
     "CritiqueCard",
     "CritiquePanel",
     "FindingsView",
+    "FoldedAnswer",
     "InterventionList",
     "NoteMessage",
     "PromptInput",
@@ -130,6 +131,41 @@ class AssistantMessage(Markdown):
         self.set_class(status in ("stopped", "failed"), "-interrupted")
 
 
+class FoldedAnswer(Static, can_focus=True):
+    """An earlier long answer in a resumed conversation, opened on demand (Enter or a click).
+
+    Laying out a long Markdown answer takes a second or more; a resumed conversation shows its
+    latest answers in full and keeps earlier critiques folded, so it opens at once.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,space", "open", "Show in full")]
+
+    def __init__(self, content: str, *, status: str | None = None) -> None:
+        super().__init__(classes="message assistant folded")
+        self.content_text = content
+        self.status = status
+        self.border_title = "Advisor"
+        self.border_subtitle = "Enter or click to show in full"
+
+    def render(self) -> RenderableType:
+        first = next((line.strip("#*> ").strip() for line in self.content_text.splitlines() if line.strip()), "")
+        lines = self.content_text.count("\n") + 1
+        text = Text()
+        text.append("▶ ", style="bold")
+        text.append(first, style="bold")
+        text.append(f"\n  an earlier answer, {lines} lines, folded", style="italic")
+        return text
+
+    async def action_open(self) -> None:
+        answer = AssistantMessage(self.content_text, status=self.status)
+        await self.parent.mount(answer, after=self)  # type: ignore[union-attr]
+        await self.remove()
+        answer.scroll_visible(top=True, animate=False)
+
+    async def on_click(self) -> None:
+        await self.action_open()
+
+
 class NoteMessage(Static):
     """A short line from the app itself (a plan was loaded, a session resumed)."""
 
@@ -220,7 +256,10 @@ def balance_renderable(balance: Balance, previous: Balance | None = None, *, wid
     for theme in THEMES:
         row = Text()
         row.append(f"{theme.capitalize():<{label_w}}", style="bold")
-        row.append_text(_bar(totals[theme], scale, bar_w))
+        if sum(totals[theme]):
+            row.append_text(_bar(totals[theme], scale, bar_w))
+        else:
+            row.append("no actions", style="dim italic")
         s, r, j = totals[theme]
         detail = Text(f"\n{'':<{label_w}}{s} structural · {r} relational · {j} joint", style="dim")
         if previous is not None:

@@ -453,3 +453,38 @@ def test_export_keeps_one_outline() -> None:
     assert "### Critique\n" in text and "#### What we found" in text and "\n# not a heading\n" in text
     assert "> # Our plan\n> - Merge the trusts." in text
     assert "**Advisor:** *(stopped before it finished)*" in text
+
+
+async def test_a_resumed_conversation_folds_earlier_long_answers(make_app: AppMaker, store: SessionStore) -> None:
+    from assistant.tui.widgets import FoldedAnswer
+
+    session = store.create("Long one")
+    long_answer = "# Critique of our plan\n\n" + "\n\n".join(f"Point {n}." for n in range(400))
+    for question in ("our plan", "why?", "and then?"):
+        store.add_message(session.id, "user", question)
+        store.add_message(session.id, "assistant", long_answer)
+    app = make_app(session_id=session.id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        folded = app.query_one(FoldedAnswer)
+        assert "Critique of our plan" in str(folded.render())
+        assert len(app.query(AssistantMessage)) == 2  # the last two in full
+        folded.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.query(FoldedAnswer) and answers(app) == [long_answer] * 3
+
+
+def test_the_balance_view_reads_without_colour() -> None:
+    """Each kind of action has its own glyph, so the bars read with NO_COLOR too."""
+    from rich.console import Console
+
+    from assistant.tui.widgets import balance_renderable
+
+    console = Console(width=60, no_color=True, record=True)
+    console.print(balance_renderable(REVISED.balance, CRITIQUE.balance, width=60))
+    text = console.export_text()
+    assert "Relational share 0% → 56%" in text
+    people = next(line for line in text.splitlines() if line.startswith("People"))
+    assert "█" in people and "▓" in people and "▒" in people
+    assert "was 4 · 0 · 0" in text and "(was 17 · 0 · 0)" in text
