@@ -28,11 +28,25 @@ def assistant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     home = tmp_path / "home"
     monkeypatch.setenv("ASSISTANT_HOME", str(home))
     monkeypatch.delenv("ASSISTANT_MODEL", raising=False)
-    monkeypatch.setenv("TZ", "UTC")  # the sessions list shows local times
-    time.tzset()
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    """The sessions list shows local times: make them the same everywhere, and put the zone back."""
+    import os
+
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
 
 
 @pytest.fixture(scope="session")
