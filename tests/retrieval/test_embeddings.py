@@ -165,3 +165,12 @@ def test_litellm_provider_unreachable_is_a_model_error(monkeypatch: pytest.Monke
     get_settings.cache_clear()
     with pytest.raises(ModelError, match="Embedding with 'openai/test-embed' failed"):
         LiteLLMEmbedder("openai/test-embed").embed(["x"])
+
+
+def test_parallel_batches_give_the_same_vectors_in_the_same_order() -> None:
+    from assistant.retrieval.embeddings import OnnxMiniLMEmbedder
+
+    texts = [f"team {i} " + "huddle " * (i % 17) for i in range(70)]
+    parallel, serial = OnnxMiniLMEmbedder(), OnnxMiniLMEmbedder()
+    parallel._workers, serial._workers = 2, 1
+    np.testing.assert_array_equal(parallel.embed(texts), serial.embed(texts))
