@@ -490,6 +490,7 @@ class ChatApp(App[None]):
         if self._is_wide():
             self._show_panel(True)
         if announce:
+            self.query_one("#panel", CritiquePanel).active = "tab-balance"  # a new critique opens on its balance
             await self._mount(CritiqueCard(critique, previous), after_answer=True)
             if first and critique.plan.title and self.session_id is not None:
                 self._retitle_from_plan(critique.plan.title)
