@@ -50,6 +50,9 @@ def add_parsers(sub: Any) -> None:
     t = coder_sub.add_parser("train", help="fit the coder to the corpus in use")
     t.add_argument("--dataset", action="append", default=[], metavar="DIR",
                    help="also train the theme x orientation head on the gold-coded actions of these eval datasets")
+    t.add_argument("--actions", action="append", default=[], metavar="FILE",
+                   help="also train the theme x orientation head on a YAML list of labelled actions "
+                        "(actions: [{text, theme, orientation}])")
     t.add_argument("--out", metavar="FILE", help="where to save (default: ASSISTANT_HOME/coder/coder.npz)")
     t.add_argument("--shipped", action="store_true", help="write the model shipped with the package (maintainers)")
     t.set_defaults(handler=cmd_coder_train)
@@ -195,18 +198,43 @@ def cmd_coder_train(args: argparse.Namespace) -> int:
     from .settings import get_settings
 
     corpus = load_corpus()
-    cell_extra = []
+    cell_extra: list[Any] = []
     for ds in args.dataset:
         from .evals.dataset import load_dataset
 
         for s in load_dataset(Path(ds)).samples:
-            cell_extra += [(g.text, g.theme, g.orientation) for g in s.sample.gold_actions]
+            # actions coded in the context of a whole plan count more than a loose list of actions
+            cell_extra += [(g.text, g.theme, g.orientation, 2.0) for g in s.sample.gold_actions]
+    for path in args.actions:
+        cell_extra += _labelled_actions(Path(path))
     model = train_coder(corpus, cell_extra=cell_extra)
     out = SHIPPED_MODEL if args.shipped else Path(args.out or get_settings().home / "coder" / "coder.npz")
     model.save(out)
-    print(f"Coder trained on {model.meta['examples']} scheme examples and {len(cell_extra)} gold-coded actions; "
+    print(f"Coder trained on {model.meta['examples']} scheme examples and {len(cell_extra)} labelled actions; "
           f"saved to {out}.")
     return 0
+
+
+def _labelled_actions(path: Path) -> list[tuple[str, Any, Any, float]]:
+    """(text, theme, orientation) triples from a YAML file of labelled actions."""
+    import yaml
+    from pydantic import BaseModel, ValidationError
+
+    from .domain import Orientation, Theme
+    from .errors import BadInputError
+
+    class LabelledAction(BaseModel):
+        text: str
+        theme: Theme
+        orientation: Orientation
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        items = [LabelledAction.model_validate(x) for x in raw["actions"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValidationError) as exc:
+        raise BadInputError(f"{path}: not a list of labelled actions ({exc}).",
+                            hint="Give a YAML file with actions: [{text, theme, orientation}].") from exc
+    return [(a.text, a.theme, a.orientation, 1.0) for a in items]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -169,7 +169,8 @@ def _training_examples(corpus: Corpus) -> tuple[list[str], list[str], list[float
 
 
 def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (),
-                cell_extra: Sequence[tuple[str, Theme, Orientation]] = (), c: float = 4.0) -> CoderModel:
+                cell_extra: Sequence[tuple[str, Theme, Orientation] | tuple[str, Theme, Orientation, float]] = (),
+                c: float = 4.0) -> CoderModel:
     """Fit the coder. Two heads share the features:
 
     - a code head (which of the scheme's codes) trained on the scheme, plus ``extra``
@@ -200,10 +201,10 @@ def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (),
     cell_x = x
     cell_w = list(weights)
     if cell_extra:
-        extra_texts = [t for t, _, _ in cell_extra]
+        extra_texts = [item[0] for item in cell_extra]
         cell_x = np.vstack([x, features(extra_texts)])
-        cell_labels += [f"{theme}.{orientation}" for _, theme, orientation in cell_extra]
-        cell_w += [1.5] * len(cell_extra)
+        cell_labels += [f"{item[1]}.{item[2]}" for item in cell_extra]
+        cell_w += [float(item[3]) if len(item) > 3 else 1.5 for item in cell_extra]
     cells = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
     cells.fit(cell_x, cell_labels, sample_weight=np.asarray(cell_w))
     order = [list(cells.classes_).index(f"{t}.{o}") if f"{t}.{o}" in cells.classes_ else -1 for t, o in CELLS]
