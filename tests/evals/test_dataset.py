@@ -21,9 +21,10 @@ from .conftest import BALANCED_PLAN, sample_dict
 
 DEV = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "dev"
 DEV_FILES = sorted(DEV.glob("*.yaml"))
+HOLDOUT_FILES = sorted((DEV.parent / "holdout").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", DEV_FILES, ids=[p.stem for p in DEV_FILES])
+@pytest.mark.parametrize("path", DEV_FILES + HOLDOUT_FILES, ids=[p.stem for p in DEV_FILES + HOLDOUT_FILES])
 def test_dev_sample_is_valid_and_its_strings_are_in_its_plan(path: Path) -> None:
     loaded = load_sample(path)  # raises on a schema error, naming the file and field
     problems = sample_problems(loaded, load_corpus().interventions)
