@@ -93,7 +93,7 @@ class UnknownIdError(BadInputError):
 
 
 class ConfigError(BadInputError):
-    pass
+    """A setting, option or trained model that cannot work as configured."""
 
 
 class RuntimeFailure(AdvisorError):
@@ -109,7 +109,7 @@ class ModelError(RuntimeFailure):
 
 
 class StoreUnavailableError(RuntimeFailure):
-    pass
+    """The retrieval index, the Chroma server or the embedding model cannot be used."""
 
 
 def suggest(value: str, known: Iterable[str], n: int = 3) -> list[str]:
