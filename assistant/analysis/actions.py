@@ -122,8 +122,9 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
         timing_text = chunk if seg.kind != "table_row" else seg.context
         # a sentence's own date wins; otherwise a bullet inherits its heading's timing ("Year 1")
         h = horizon.read(timing_text, base_year)
-        if h == "unspecified" and seg.headings:
-            h = horizon.read(" ".join(seg.headings[-2:]), base_year)
+        # (the nearest section heading only: a document title's "2025-2027" dates nothing)
+        if h == "unspecified" and len(seg.headings) > 1:
+            h = horizon.read(seg.headings[-1], base_year)
         concrete = bool(MECHANISM.search(chunk)) or not ABSTRACT.search(chunk)
         actions.append(CodedAction(
             id=f"a{n}", start=a, end=b, text=chunk, theme=assignment.theme,
