@@ -146,6 +146,9 @@ class _IndexLock:
 
         .lock        shared while a process has the index open; exclusive while it writes
         .build.lock  exclusive while a process refreshes (holds its pid): one writer at a time
+        .open.lock   exclusive while a process creates its Chroma client: a fresh directory's
+                     first clients would otherwise both run Chroma's schema migrations
+                     ("table collections already exists")
 
     A would-be writer closes its Chroma client and drops its shared lock before queueing for
     ``.build.lock``, so two processes refreshing at once never wait for each other; the second
@@ -264,6 +267,17 @@ class _IndexLock:
                 if self.writers == 0:
                     fcntl.flock(self.fd, fcntl.LOCK_SH)
 
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Serialise creating Chroma clients on this directory across processes."""
+        with self.lock:
+            fd = os.open(self.directory / ".open.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._flock(fd, fcntl.LOCK_EX, WRITER_WAIT)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor drops its lock
+
     def release(self) -> None:
         with self.lock:
             self.refs -= 1
@@ -366,7 +380,10 @@ class ChromaStore:
 
             def connect() -> Any:
                 path.mkdir(parents=True, exist_ok=True)
-                return chromadb.PersistentClient(path=str(path), settings=chroma_client_settings())
+                with lock.opening():
+                    return chromadb.PersistentClient(
+                        path=str(path), settings=chroma_client_settings()
+                    )
 
             client = connect()
         except StoreUnavailableError:

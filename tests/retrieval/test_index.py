@@ -331,3 +331,38 @@ def test_a_process_with_the_index_open_blocks_writers_but_not_readers(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_chroma_clients_are_created_under_an_exclusive_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes opening a fresh directory at once would both run Chroma's schema
+    migrations ("table collections already exists", seen in CI): creating a client holds
+    ``.open.lock`` exclusively, so the second waits for the first."""
+    import fcntl
+
+    import chromadb
+
+    from assistant.retrieval.store import ChromaStore
+
+    seen: list[bool] = []
+    real = chromadb.PersistentClient
+
+    def probing_client(*args: object, **kwargs: object) -> object:
+        fd = os.open(tmp_path / "index" / ".open.lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append(False)  # nobody held it
+        except BlockingIOError:
+            seen.append(True)
+        finally:
+            os.close(fd)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chromadb, "PersistentClient", probing_client)
+    store = ChromaStore.open(embedded_settings(tmp_path), HashEmbedder())
+    try:
+        assert store.count() == 0
+    finally:
+        store.close()
+    assert seen == [True]
