@@ -55,6 +55,16 @@ ALREADY_DOING: dict[str, tuple[str, ...]] = {
     "sustainment-plan": ("strategy.relational.long-term-commitment",),
 }
 
+# What keeps a balanced plan's relational work alive once delivery pressure arrives: protected
+# time for teams to reflect and speak up, leaders who stay long enough to hold it, evidence that
+# relationships are improving, and a plan for after the programme money ends.
+BALANCED_SAFEGUARDS = (
+    "psychological-safety-and-relational-space",
+    "leadership-continuity-and-visibility",
+    "relational-measures",
+    "sustainment-plan",
+)
+
 PROFESSIONS = re.compile(
     r"\b(district nurs\w*|community nurs\w*|nurses?|social work\w*|therapists?|occupational therap\w*|physio\w*|"
     r"gps?|general practi\w*|pharmacists?|paramedics?|care workers?|home care|reablement|geriatricians?|"
@@ -168,8 +178,10 @@ def _choose_interventions(
     picked = sorted(picked[:limit], key=lambda iv_id: (-scores[iv_id], iv_id))
     chosen = [(corpus.interventions[iv_id], addresses[iv_id]) for iv_id in picked]
     if not chosen and analysis.actions:
-        # a balanced plan still gets the safeguards it lacks: measuring relationships and sustaining them
-        for iv_id in ("relational-measures", "sustainment-plan"):
+        # A balanced plan still gets the two safeguards it lacks first (BALANCED_SAFEGUARDS).
+        for iv_id in BALANCED_SAFEGUARDS:
+            if len(chosen) == 2:
+                break
             if iv_id in corpus.interventions and not any(c in present for c in ALREADY_DOING.get(iv_id, ())):
                 chosen.append((corpus.interventions[iv_id], []))
     return chosen
