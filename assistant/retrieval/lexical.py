@@ -6,6 +6,7 @@ from it without a second round trip to Chroma.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -127,6 +128,7 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
 _UNDOUBLE = frozenset("bdgmnprt")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A small, deterministic English suffix stemmer: nurse/nurses/nursing -> nurs,
     coordinator/coordination/co-ordinating -> coordinat. Good enough for ranking."""
