@@ -1,8 +1,20 @@
-"""Every test runs with its own ASSISTANT_HOME, so no test touches a user's state."""
+"""Every test runs with its own ASSISTANT_HOME, so no test touches a user's state.
+
+Built models (the optimised embedding model) are cached once per test session, or where
+ASSISTANT_MODEL_CACHE already points (CI shares one cache across its lanes)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    if not os.environ.get("ASSISTANT_MODEL_CACHE"):
+        # Subprocesses started by tests inherit it too.
+        os.environ["ASSISTANT_MODEL_CACHE"] = str(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,10 +138,12 @@ def corpus_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def corpus_fingerprint(
-    paths: Sequence[Path], *, embedder_id: str = "", max_chars: int = MAX_CHUNK_CHARS
+    paths: Sequence[Path], *, embedder: Embedder | None = None, max_chars: int = MAX_CHUNK_CHARS
 ) -> str:
-    """A hash of every corpus file's path and bytes, and of the chunking settings."""
-    h = hashlib.sha256(f"v{CHUNKING_VERSION}|{max_chars}|{embedder_id}".encode())
+    """A hash of every corpus file's path and bytes, of the chunking settings and of the
+    embedding model (its provider and its weights' name)."""
+    model = f"{embedder.id}|{embedder.model_name}" if embedder is not None else ""
+    h = hashlib.sha256(f"v{CHUNKING_VERSION}|{max_chars}|{model}".encode())
     for root in paths:
         h.update(f"\0root:{Path(root).resolve()}".encode())
         for f in corpus_files([root]):
@@ -173,7 +176,7 @@ def refresh_index(
 
     ``chunks`` bypasses the corpus loader (tests and benchmarks)."""
     started = time.perf_counter()
-    fingerprint = corpus_fingerprint(corpus_paths, embedder_id=embedder.id, max_chars=max_chars)
+    fingerprint = corpus_fingerprint(corpus_paths, embedder=embedder, max_chars=max_chars)
     if chunks is not None:
         fingerprint += (
             "-" + hashlib.sha256("".join(c.content_hash for c in chunks).encode()).hexdigest()[:8]
@@ -218,20 +221,30 @@ def refresh_index(
             if progress is not None:
                 progress(0, total)
             embed_started = time.perf_counter()
-            for start in range(0, total, EMBED_BATCH):
-                batch = to_embed[start : start + EMBED_BATCH]
-                vectors = embedder.embed([c.text for c in batch])
-                store.upsert(
-                    [c.id for c in batch],
-                    vectors,
-                    [c.text for c in batch],
-                    [{**c.metadata, HASH_KEY: c.content_hash} for c in batch],
-                )
-                if progress is not None:
-                    progress(min(start + len(batch), total), total)
+            # The lexical index and each batch's write to the store run beside the embedding
+            # of the next batch (one writer thread, so writes stay in order).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-write") as writer:
+                building = writer.submit(LexicalIndex.build, all_chunks)
+                writes = []
+                for start in range(0, total, EMBED_BATCH):
+                    batch = to_embed[start : start + EMBED_BATCH]
+                    vectors = embedder.embed([c.text for c in batch])
+                    writes.append(
+                        writer.submit(
+                            store.upsert,
+                            [c.id for c in batch],
+                            vectors,
+                            [c.text for c in batch],
+                            [{**c.metadata, HASH_KEY: c.content_hash} for c in batch],
+                        )
+                    )
+                    if progress is not None:
+                        progress(min(start + len(batch), total), total)
+                for write in writes:
+                    write.result()  # a failed write raises here, before anything is recorded
+                lexical = building.result()
             store.delete(to_delete)
             embed_seconds = time.perf_counter() - embed_started
-            lexical = LexicalIndex.build(all_chunks)
             try:
                 paths.lexical.parent.mkdir(parents=True, exist_ok=True)
                 lexical.save(paths.lexical)

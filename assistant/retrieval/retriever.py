@@ -183,7 +183,7 @@ class Retriever:
             lexical = self._lexical or LexicalIndex.load(self.paths.lexical)
             dense = self.store.count()
             fingerprint = corpus_fingerprint(
-                self.corpus_paths, embedder_id=self.embedder.id, max_chars=self.max_chars
+                self.corpus_paths, embedder=self.embedder, max_chars=self.max_chars
             )
             return IndexStatus(
                 mode=self.store.mode,
