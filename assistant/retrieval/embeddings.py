@@ -11,6 +11,7 @@ coder embeds on a latency-critical path); the chromadb adapter lives in ``chroma
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -138,7 +139,7 @@ class OnnxMiniLMEmbedder:
 
     id = "onnx-minilm"
     SHIPPED_NAME = "all-minilm-l6-v2-int8"
-    OPTIMISED_NAME = "all-minilm-l6-v2-qattn-int8"
+    OPTIMISED_NAME = "all-minilm-l6-v2-qattn-int8"  # + "-<recipe version>" in ``model_name``
     dimension = 384
     max_tokens = 256
     batch_size = 32
@@ -184,7 +185,7 @@ class OnnxMiniLMEmbedder:
         settings = get_settings()
         if not (self._optimise if self._optimise is not None else settings.embedding_optimise):
             return shipped, tokenizer, self.SHIPPED_NAME
-        from .fast_minilm import OptimiseError, optimise
+        from .fast_minilm import VARIANT, OptimiseError, optimise
 
         try:
             path = optimise(shipped, tokenizer, self._cache_dir or settings.model_cache_dir)
@@ -194,7 +195,13 @@ class OnnxMiniLMEmbedder:
                 exc,
             )
             return shipped, tokenizer, self.SHIPPED_NAME
-        return path, tokenizer, self.OPTIMISED_NAME
+        return path, tokenizer, f"{self.OPTIMISED_NAME}-{VARIANT.rsplit('-', 1)[-1]}"
+
+    def prepare(self) -> None:
+        """Load the model now (an index build does it while it reads the corpus); errors are
+        left for the first ``embed`` to raise."""
+        with contextlib.suppress(Exception):
+            self._load()
 
     def _load(self) -> tuple[onnxruntime.InferenceSession, tokenizers.Tokenizer]:
         model_path, tokenizer_path, _ = self._resolve_files()
@@ -247,7 +254,7 @@ class OnnxMiniLMEmbedder:
         # Spread even one call's texts over the workers (a plan's 20-30 actions in two halves of
         # similar length), so the coder's single call uses both cores.
         size = min(self.batch_size, max(8, -(-len(order) // self._workers)))
-        if self._resolve_files()[2] == self.OPTIMISED_NAME:
+        if self._resolve_files()[2].startswith(self.OPTIMISED_NAME):
             # Its int8 activations are scaled per call, over the whole batch: one text at a
             # time keeps a text's vector independent of its neighbours (and costs no padding).
             size = 1

@@ -8,7 +8,9 @@ into ONNX Runtime's fused BERT form and quantises it:
 1. ONNX Runtime's basic offline graph optimisations (constant folding);
 2. one ``com.microsoft.Attention`` node per layer, with the query, key and value projections
    in one matrix and the raw attention mask as ``mask_index`` (exact: cosine 1.0 in float32);
-3. dynamic int8 quantisation of every weight matrix, per output channel
+3. one ``com.microsoft.BiasGelu`` node per layer for the feed-forward bias and exact (erf)
+   GELU, which the exporter wrote as five element-wise nodes (exact too);
+4. dynamic int8 quantisation of every weight matrix, per output channel
    (``onnxruntime.quantization.quantize_dynamic``), so the products run as int8 dot products.
 
 On this project's two-core machines that embeds 2.5-2.7x faster than the shipped file. The
@@ -35,7 +37,7 @@ __all__ = ["MIN_COSINE", "VARIANT", "OptimiseError", "optimise", "optimised_path
 
 log = logging.getLogger(__name__)
 
-VARIANT = "qattn-int8-v2"
+VARIANT = "qattn-int8-v3"
 MIN_COSINE = 0.98
 """Lowest cosine allowed between the optimised and the shipped model on any probe sentence
 (measured: mean 0.994, lowest 0.986 over the 330 chunks of the shipped corpus)."""
@@ -109,6 +111,7 @@ def _build(source: Path, work: Path) -> None:
 
     model = onnx.load(str(work / "folded.onnx"))
     _fuse_attention(model)
+    _fuse_bias_gelu(model)
     onnx.save(model, str(work / "fused.onnx"))
     logging.getLogger().disabled, was = True, logging.getLogger().disabled  # quantize_dynamic's advice
     try:
@@ -193,6 +196,60 @@ def _fuse_attention(model: Any) -> None:
     _prune(graph)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+
+
+def _fuse_bias_gelu(model: Any) -> None:
+    """Replace ``x + b -> 0.5 * (x + b) * (1 + erf((x + b) / sqrt 2))`` with one ``BiasGelu``."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def constant(node: Any, other_than: str) -> float | None:
+        names = [i for i in node.input if i != other_than]
+        if len(names) != 1 or names[0] not in inits:
+            return None
+        return float(numpy_helper.to_array(inits[names[0]]).reshape(-1)[0])
+
+    def only_consumer(name: str, op_type: str) -> Any:
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and users[0].op_type == op_type else None
+
+    fused = 0
+    for erf in [n for n in graph.node if n.op_type == "Erf"]:
+        div = producer.get(erf.input[0])
+        if div is None or div.op_type != "Div" or div.input[0] not in producer:
+            continue
+        add = producer[div.input[0]]
+        biases = [i for i in add.input if i in inits]
+        if add.op_type != "Add" or len(biases) != 1:
+            continue
+        (x,) = [i for i in add.input if i not in inits]
+        plus = only_consumer(erf.output[0], "Add")
+        half = only_consumer(plus.output[0], "Mul") if plus is not None else None
+        last = only_consumer(half.output[0], "Mul") if half is not None else None
+        if last is None or add.output[0] not in last.input:
+            continue
+        if not (
+            abs((constant(div, add.output[0]) or 0.0) - 2**0.5) < 1e-4
+            and abs((constant(plus, erf.output[0]) or 0.0) - 1.0) < 1e-6
+            and abs((constant(half, plus.output[0]) or 0.0) - 0.5) < 1e-6
+        ):
+            continue
+        node = helper.make_node(
+            "BiasGelu", [x, biases[0]], [last.output[0]], domain="com.microsoft", name=f"BiasGelu_{fused}"
+        )
+        graph.node.insert(list(graph.node).index(last), node)
+        graph.node.remove(last)
+        fused += 1
+    if not fused:
+        raise OptimiseError("no feed-forward GELU found in the model")
+    _prune(graph)
 
 
 def _output_projection(

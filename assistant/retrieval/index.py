@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -199,6 +200,10 @@ def refresh_index(
 
     if not rebuild and (done := up_to_date()) is not None:
         return done
+    # Load the embedding model while the corpus is read and the store prepared.
+    prepare = getattr(embedder, "prepare", None)
+    if callable(prepare):
+        threading.Thread(target=prepare, name="embedder-prepare", daemon=True).start()
     with store.writing():
         # Another process may have refreshed the index while this one waited for the lock.
         if not rebuild and (done := up_to_date()) is not None:

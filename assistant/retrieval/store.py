@@ -108,7 +108,7 @@ class VectorStore(Protocol):
 
 
 def collection_name(embedder: Embedder) -> str:
-    """``corpus__<provider>__<model>``, e.g. ``corpus__onnx-minilm__all-minilm-l6-v2-qattn-int8``;
+    """``corpus__<provider>__<model>``, e.g. ``corpus__onnx-minilm__all-minilm-l6-v2-qattn-int8-v3``;
     valid for Chroma (3-512 of [a-zA-Z0-9._-], alphanumeric at both ends)."""
     provider = embedder.id.split(":", 1)[0]
     raw = f"{COLLECTION_PREFIX}__{provider}__{embedder.model_name}".lower()

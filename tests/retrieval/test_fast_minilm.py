@@ -27,7 +27,7 @@ def shipped() -> OnnxMiniLMEmbedder:
 
 def test_the_default_embedder_runs_the_optimised_model() -> None:
     embedder = get_embedder("onnx-minilm")
-    assert embedder.model_name == OnnxMiniLMEmbedder.OPTIMISED_NAME
+    assert embedder.model_name == f"{OnnxMiniLMEmbedder.OPTIMISED_NAME}-v3"
     cached = list(Path(os.environ["ASSISTANT_MODEL_CACHE"]).glob(f"*{fast_minilm.VARIANT}.onnx"))
     assert len(cached) == 1
 
@@ -39,8 +39,8 @@ def test_optimised_vectors_agree_with_the_shipped_model(shipped: OnnxMiniLMEmbed
     assert shipped.model_name == OnnxMiniLMEmbedder.SHIPPED_NAME
 
 
-def test_the_fused_attention_is_exact_before_quantising(tmp_path: Path) -> None:
-    """The attention rewrite alone changes nothing: the int8 step is the only approximation."""
+def test_the_fused_graph_is_exact_before_quantising(tmp_path: Path) -> None:
+    """The attention and GELU rewrites change nothing: the int8 step is the only approximation."""
     import onnx
     import onnxruntime as ort
 
@@ -51,8 +51,10 @@ def test_the_fused_attention_is_exact_before_quantising(tmp_path: Path) -> None:
     ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
     model = onnx.load(str(tmp_path / "folded.onnx"))
     fast_minilm._fuse_attention(model)
-    assert sum(n.op_type == "Attention" for n in model.graph.node) == 6
-    assert not any(n.op_type in ("Softmax", "IsNaN", "Transpose") for n in model.graph.node)
+    fast_minilm._fuse_bias_gelu(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Attention") == ops.count("BiasGelu") == 6
+    assert not {"Softmax", "IsNaN", "Transpose", "Erf"} & set(ops)
     onnx.save(model, str(tmp_path / "fused.onnx"))
     assert fast_minilm._agreement(source, tmp_path / "fused.onnx", tokenizer) > 0.99999
 

@@ -100,7 +100,7 @@ def test_status_of_a_built_index(shipped_retriever: Retriever) -> None:
     status = shipped_retriever.status()
     assert status.built and status.up_to_date
     assert status.mode == "embedded"
-    assert status.collection == "corpus__onnx-minilm__all-minilm-l6-v2-qattn-int8"
+    assert status.collection == "corpus__onnx-minilm__all-minilm-l6-v2-qattn-int8-v3"
     assert status.dense_chunks == status.lexical_chunks > 100
 
 
