@@ -12,9 +12,16 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    from assistant.retrieval.embeddings import minilm_files
+    from assistant.retrieval.fast_minilm import optimise
+
     if not os.environ.get("ASSISTANT_MODEL_CACHE"):
         # Subprocesses started by tests inherit it too.
         os.environ["ASSISTANT_MODEL_CACHE"] = str(tmp_path_factory.mktemp("models"))
+    # Built up front, so no test's output depends on whether it was the first to embed.
+    optimise(*minilm_files(), Path(os.environ["ASSISTANT_MODEL_CACHE"]))
 
 
 @pytest.fixture(autouse=True)

@@ -74,6 +74,8 @@ def optimise(source: Path, tokenizer: Path, cache_dir: Path) -> Path:
     dest = optimised_path(source, cache_dir)
     if dest.is_file():
         return dest
+    # Said once per machine, at the default log level: the first command waits a few seconds.
+    log.warning("Preparing the embedding model for this machine (once, a few seconds)...")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         # Two processes may build at once: each writes its own file and renames it into place.
