@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "show_usage", "write_output"]
 
 FORMATS = ("json", "markdown", "text")
 
@@ -43,7 +43,7 @@ def add_parsers(sub: Any) -> None:
     v = corpus_sub.add_parser("validate", help="validate the corpus (shipped, or PATH layered over it)")
     v.add_argument("path", nargs="?", help="a user corpus directory to validate over the shipped one")
     v.set_defaults(handler=cmd_corpus_validate)
-    p.set_defaults(handler=lambda a: _usage(p))
+    p.set_defaults(handler=lambda a: show_usage(p))
 
     p = sub.add_parser("coder", help="the action coder")
     coder_sub = p.add_subparsers(dest="coder_command", metavar="ACTION")
@@ -56,19 +56,22 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--out", metavar="FILE", help="where to save (default: ASSISTANT_HOME/coder/coder.npz)")
     t.add_argument("--shipped", action="store_true", help="write the model shipped with the package (maintainers)")
     t.set_defaults(handler=cmd_coder_train)
-    p.set_defaults(handler=lambda a: _usage(p))
+    p.set_defaults(handler=lambda a: show_usage(p))
 
     p = sub.add_parser("doctor", help="what is configured and what is reachable")
     p.set_defaults(handler=cmd_doctor)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
+def show_usage(parser: argparse.ArgumentParser) -> int:
+    """A command group run without a subcommand: its help on stderr, exit code 2."""
     parser.print_help(sys.stderr)
     return 2
 
 
-def _write(text: str, out: str | None) -> None:
+def write_output(text: str, out: str | None) -> None:
+    """Write a command's result to ``out`` (creating its folder) or to stdout."""
     if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -97,16 +100,16 @@ def cmd_critique(args: argparse.Namespace) -> int:
         print(f"assistant: the model's critique could not be used; showing the offline critique "
               f"({critique.backend}).", file=sys.stderr)
     if fmt == "json":
-        _write(critique.model_dump_json(indent=2), args.out)
+        write_output(critique.model_dump_json(indent=2), args.out)
     elif fmt == "markdown":
         from .advice.render import critique_markdown
 
-        _write(critique_markdown(critique), args.out)
+        write_output(critique_markdown(critique), args.out)
     else:
         from .advice.render import critique_text
 
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ and not args.out
-        _write(critique_text(critique, color=color), args.out)
+        write_output(critique_text(critique, color=color), args.out)
     return 0
 
 
@@ -116,7 +119,7 @@ def cmd_framework(args: argparse.Namespace) -> int:
     corpus = load_corpus()
     fw = corpus.framework
     if args.format == "json":
-        _write(fw.model_dump_json(indent=2), None)
+        write_output(fw.model_dump_json(indent=2), None)
         return 0
     out = ["PROVENANCE", "", fw.provenance.statement.strip(), "",
            "From the paper: " + "; ".join(fw.provenance.from_paper),
@@ -130,7 +133,7 @@ def cmd_framework(args: argparse.Namespace) -> int:
     for k in fw.finding_kinds:
         out.append(f"  {k.id}: {k.definition}")
         out.append(f"      usually answered by: {', '.join(k.interventions)}")
-    _write("\n".join(out), None)
+    write_output("\n".join(out), None)
     return 0
 
 
@@ -141,7 +144,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     corpus = load_corpus()
     if args.id is None:
         if args.format == "json":
-            _write(json.dumps([{"id": c.ref_id, "name": c.name, "country": c.country, "years": c.years,
+            write_output(json.dumps([{"id": c.ref_id, "name": c.name, "country": c.country, "years": c.years,
                                 "confidence": c.confidence} for c in corpus.cases.values()], indent=2), None)
         else:
             for c in sorted(corpus.cases.values(), key=lambda c: c.id):
@@ -152,7 +155,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
         raise UnknownIdError("case", args.id, list(corpus.cases))
     case = corpus.cases[key]
     if args.format == "json":
-        _write(case.model_dump_json(indent=2), None)
+        write_output(case.model_dump_json(indent=2), None)
         return 0
     out = [f"{case.name} — {case.country}, {case.years}", f"{case.organisation_type}; confidence: {case.confidence}",
            f"Estimated relational share: {round(case.balance.relational_share * 100)}% — {case.balance.reasoning}", "",
@@ -160,7 +163,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     if case.unconfirmed:
         out += ["", "Unconfirmed (no source found):"] + [f"  - {x}" for x in case.unconfirmed]
     out += ["", "Sources:"] + [f"  - {s.url}" for s in case.sources]
-    _write("\n".join(out), None)
+    write_output("\n".join(out), None)
     return 0
 
 

@@ -93,7 +93,7 @@ class BodySizeLimitMiddleware:
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """Raised inside the body reader once a request passes ``max_body_bytes``."""
 
 
 @dataclass

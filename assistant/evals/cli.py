@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli_core import show_usage, write_output
+
 __all__ = ["add_parsers"]
 
 
@@ -26,7 +28,7 @@ def add_parsers(sub: Any) -> None:
                        description="Run the advisor over reference plans, score it, report, compare runs and "
                                    "check the quality bars. See docs/evals.md.")
     ev = p.add_subparsers(dest="eval_command", metavar="ACTION")
-    p.set_defaults(handler=lambda a: _usage(p))
+    p.set_defaults(handler=lambda a: show_usage(p))
 
     r = ev.add_parser("run", help="generate critiques for a dataset, save the run, score it",
                       description="Generate a critique for every sample (resuming an interrupted run), save the "
@@ -106,19 +108,6 @@ def add_parsers(sub: Any) -> None:
     sc.set_defaults(handler=cmd_scorers)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def _write(text: str, out: str | None) -> None:
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
 def _gate(record: Any, thresholds: str | None, strict: bool = False) -> int:
     from .gate import check_gate, load_thresholds
 
@@ -194,7 +183,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     record = load_record(args.run)
     text = render_report(record, fmt, thresholds_path=Path(args.thresholds) if args.thresholds else None,
                          dataset=Path(args.dataset) if args.dataset else None)
-    _write(text, args.out)
+    write_output(text, args.out)
     if args.out:
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
@@ -231,7 +220,7 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     text = report.model_dump_json(indent=1) if args.format == "json" else report.table()
     if args.misses and args.format == "text" and "hybrid" in report.modes:
         text += "\n" + "\n".join(f"  miss {qid}: {', '.join(top)}" for qid, top in report.misses())
-    _write(text, args.out)
+    write_output(text, args.out)
     if args.gate and not report.hybrid_meets_target:
         print("retrieval: hybrid recall@5 is below its target", file=sys.stderr)
         return 1

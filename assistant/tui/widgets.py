@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.widgets import Collapsible, Markdown, OptionList, Static, TabbedContent, TextArea
 from textual.widgets.option_list import Option
 
+from ..advice.render import KIND_TITLES
 from ..domain import THEMES, Balance, Critique, Finding, InterventionAdvice, Reference
 
 __all__ = [
@@ -37,17 +38,6 @@ __all__ = [
 STRUCTURAL, RELATIONAL, JOINT = "█", "▓", "▒"
 SEVERITY_WORDS = {"none": "no structural overuse", "mild": "mild structural overuse",
                   "marked": "marked structural overuse", "severe": "severe structural overuse"}
-KIND_LABEL = {
-    "pm-as-product": "Project management as the product",
-    "structure-without-relationship": "Structure without relationship",
-    "leadership-as-governance": "Leadership as governance only",
-    "tokenistic-engagement": "Tokenistic engagement",
-    "short-horizon": "Short horizon",
-    "training-as-compliance": "Training as compliance",
-    "metrics-only-structural": "Only structural measures",
-    "relational-rhetoric": "Relational rhetoric",
-    "relational-without-structure": "Relational work with nothing to sustain it",
-}
 PLAN_PREVIEW_LINES = 6
 
 
@@ -332,7 +322,7 @@ def findings_markdown(critique: Critique) -> str:
 
 def _finding_markdown(finding: Finding) -> str:
     theme = f" ({finding.theme})" if finding.theme else ""
-    lines = [f"### {KIND_LABEL.get(finding.kind, finding.kind)}{theme}", "", finding.summary, ""]
+    lines = [f"### {KIND_TITLES.get(finding.kind, finding.kind)}{theme}", "", finding.summary, ""]
     for evidence in finding.evidence:
         lines += [f"> “{evidence.quote}”", ""]
     return "\n".join(lines)

@@ -300,10 +300,10 @@ class FakeJudge:
         return Completion(text=answer, model=self.name)
 
     def stream(self, messages: Any, *, max_tokens: int | None = None) -> Any:
-        raise NotImplementedError
+        raise AssertionError("the judge scorer must only call complete()")
 
     def structured(self, messages: Any, schema: Any, *, max_tokens: int | None = None) -> Any:
-        raise NotImplementedError
+        raise AssertionError("the judge scorer must only call complete()")
 
 
 def test_judge_ratings_parse_failures_and_errors_are_all_counted() -> None:

@@ -82,14 +82,20 @@ def user_corpus(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def chroma_url() -> str:
+def chroma_url_or_skip() -> str:
+    """The Chroma server the server lane started; tests that need one skip without it (the
+    plain pytest run has none; .ci/lanes/chroma-server.sh starts one and runs them)."""
     url = os.environ.get("ASSISTANT_CHROMA_URL")
     if not url:
         pytest.skip(
             "needs a Chroma server: set ASSISTANT_CHROMA_URL (see .ci/lanes/chroma-server.sh)"
         )
     return url
+
+
+@pytest.fixture
+def chroma_url() -> str:
+    return chroma_url_or_skip()
 
 
 def copy_case(src_id: str, dst: Path, new_id: str) -> Path:

@@ -4,7 +4,6 @@ or API workers would share it. Run by .ci/lanes/chroma-server.sh; skipped withou
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ from assistant.retrieval import Retriever
 from assistant.retrieval.embeddings import get_embedder
 from assistant.settings import Settings
 
-from .conftest import HashEmbedder, copy_case
+from .conftest import HashEmbedder, chroma_url_or_skip, copy_case
 
 pytestmark = [
     pytest.mark.chroma_server,
@@ -46,9 +45,7 @@ def server_settings(url: str, home: Path, corpus: Path | None = None) -> Setting
 
 @pytest.fixture(scope="module")
 def server_retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
-    url = os.environ.get("ASSISTANT_CHROMA_URL")
-    if not url:
-        pytest.skip("needs ASSISTANT_CHROMA_URL")
+    url = chroma_url_or_skip()
     home = tmp_path_factory.mktemp("server-home")
     retriever = Retriever(settings=server_settings(url, home), embedder=Scratch())  # type: ignore[arg-type]
     retriever.ensure_index()
