@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -124,6 +124,13 @@ def minilm_files() -> tuple[Path, Path]:
     return model_dir / "model.onnx", tokenizer
 
 
+class _ModelFiles(NamedTuple):
+    model: Path
+    tokenizer: Path
+    name: str
+    per_text: bool = False  # embed one text per call
+
+
 class OnnxMiniLMEmbedder:
     """all-MiniLM-L6-v2 quantised to int8, run with onnxruntime and tokenizers.
 
@@ -157,7 +164,7 @@ class OnnxMiniLMEmbedder:
         self._paths = (model_path, tokenizer_path)
         self._optimise = optimise
         self._cache_dir = cache_dir
-        self._resolved: tuple[Path, Path, str] | None = None
+        self._resolved: _ModelFiles | None = None
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: tokenizers.Tokenizer | None = None
@@ -167,24 +174,24 @@ class OnnxMiniLMEmbedder:
 
     @property
     def model_name(self) -> str:
-        return self._resolve_files()[2]
+        return self._resolve_files().name
 
-    def _resolve_files(self) -> tuple[Path, Path, str]:
+    def _resolve_files(self) -> _ModelFiles:
         """The model file, tokenizer and model name in use (building the optimised model once)."""
         with self._lock:
             if self._resolved is None:
                 model_path, tokenizer_path = self._paths
                 if model_path is not None and tokenizer_path is not None:
-                    self._resolved = (model_path, tokenizer_path, self.SHIPPED_NAME)
+                    self._resolved = _ModelFiles(model_path, tokenizer_path, self.SHIPPED_NAME)
                 else:
                     self._resolved = self._shipped_or_optimised()
             return self._resolved
 
-    def _shipped_or_optimised(self) -> tuple[Path, Path, str]:
+    def _shipped_or_optimised(self) -> _ModelFiles:
         shipped, tokenizer = minilm_files()
         settings = get_settings()
         if not (self._optimise if self._optimise is not None else settings.embedding_optimise):
-            return shipped, tokenizer, self.SHIPPED_NAME
+            return _ModelFiles(shipped, tokenizer, self.SHIPPED_NAME)
         from .fast_minilm import VARIANT, OptimiseError, optimise
 
         try:
@@ -194,8 +201,11 @@ class OnnxMiniLMEmbedder:
                 "Using the shipped embedding model as it is (slower): could not optimise it: %s",
                 exc,
             )
-            return shipped, tokenizer, self.SHIPPED_NAME
-        return path, tokenizer, f"{self.OPTIMISED_NAME}-{VARIANT.rsplit('-', 1)[-1]}"
+            return _ModelFiles(shipped, tokenizer, self.SHIPPED_NAME)
+        # Its int8 activations are scaled per call, over the whole batch: one text per call keeps
+        # a text's vector independent of its neighbours (and costs no padding).
+        name = f"{self.OPTIMISED_NAME}-{VARIANT.rsplit('-', 1)[-1]}"
+        return _ModelFiles(path, tokenizer, name, per_text=True)
 
     def prepare(self) -> None:
         """Load the model now (an index build does it while it reads the corpus); errors are
@@ -204,7 +214,8 @@ class OnnxMiniLMEmbedder:
             self._load()
 
     def _load(self) -> tuple[onnxruntime.InferenceSession, tokenizers.Tokenizer]:
-        model_path, tokenizer_path, _ = self._resolve_files()
+        files = self._resolve_files()
+        model_path, tokenizer_path = files.model, files.tokenizer
         with self._lock:
             if self._session is not None and self._tokenizer is not None:
                 return self._session, self._tokenizer
@@ -253,11 +264,9 @@ class OnnxMiniLMEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         # Spread even one call's texts over the workers (a plan's 20-30 actions in two halves of
         # similar length), so the coder's single call uses both cores.
-        size = min(self.batch_size, max(8, -(-len(order) // self._workers)))
-        if self._resolve_files()[2].startswith(self.OPTIMISED_NAME):
-            # Its int8 activations are scaled per call, over the whole batch: one text at a
-            # time keeps a text's vector independent of its neighbours (and costs no padding).
-            size = 1
+        size = 1 if self._resolve_files().per_text else min(
+            self.batch_size, max(8, -(-len(order) // self._workers))
+        )
         batches = [order[start : start + size] for start in range(0, len(order), size)]
 
         def run(idx: list[int]) -> Vectors:
