@@ -263,6 +263,8 @@ def load_sample(path: Path) -> LoadedSample:
 
 def load_dataset(path: Path) -> Dataset:
     path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"No dataset at {path}: give a directory of *.yaml samples or one sample file.")
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     if not files:
         raise BadInputError(f"No *.yaml samples in {path}.")

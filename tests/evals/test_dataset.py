@@ -22,9 +22,11 @@ from .conftest import BALANCED_PLAN, sample_dict
 DEV = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "dev"
 DEV_FILES = sorted(DEV.glob("*.yaml"))
 HOLDOUT_FILES = sorted((DEV.parent / "holdout").glob("*.yaml"))
+TRAIN_FILES = sorted((DEV.parent / "train" / "plans").glob("*.yaml"))  # the ranker's training references
+ALL_FILES = DEV_FILES + HOLDOUT_FILES + TRAIN_FILES
 
 
-@pytest.mark.parametrize("path", DEV_FILES + HOLDOUT_FILES, ids=[p.stem for p in DEV_FILES + HOLDOUT_FILES])
+@pytest.mark.parametrize("path", ALL_FILES, ids=[p.stem for p in ALL_FILES])
 def test_dev_sample_is_valid_and_its_strings_are_in_its_plan(path: Path) -> None:
     loaded = load_sample(path)  # raises on a schema error, naming the file and field
     problems = sample_problems(loaded, load_corpus().interventions)
@@ -37,6 +39,13 @@ def test_dev_set_loads_as_a_whole_with_a_stable_hash() -> None:
     assert len(ds.samples) == len(DEV_FILES)
     assert ds.hash == load_dataset(DEV).hash
     assert len({s.sample.id for s in ds.samples}) == len(ds.samples)
+
+
+def test_sample_ids_are_unique_across_dev_holdout_and_training_plans() -> None:
+    ids = [load_sample(p).sample.id for p in ALL_FILES]
+    assert len(TRAIN_FILES) >= 40
+    assert len(set(ids)) == len(ids)
+    assert all(load_sample(p).sample.id == p.stem for p in ALL_FILES)
 
 
 def test_evidence_not_in_the_plan_is_reported(tmp_path: Path) -> None:
