@@ -1,4 +1,4 @@
-"""Core subcommands: critique, framework, cases, corpus validate, coder train, doctor.
+"""Core subcommands: critique, framework, cases, corpus validate, coder train, ranker train, doctor.
 
 Kept light at import time: each handler imports what it needs.
 """
@@ -56,6 +56,18 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--out", metavar="FILE", help="where to save (default: ASSISTANT_HOME/coder/coder.npz)")
     t.add_argument("--shipped", action="store_true", help="write the model shipped with the package (maintainers)")
     t.set_defaults(handler=cmd_coder_train)
+    p.set_defaults(handler=lambda a: show_usage(p))
+
+    p = sub.add_parser("ranker", help="the intervention ranker")
+    ranker_sub = p.add_subparsers(dest="ranker_command", metavar="ACTION")
+    t = ranker_sub.add_parser("train", help="fit the intervention ranker to reference critiques")
+    t.add_argument("--dataset", action="append", default=[], metavar="DIR", required=True,
+                   help="eval datasets whose reference critiques name the interventions to learn from (repeatable)")
+    t.add_argument("--cv", type=int, default=0, metavar="K",
+                   help="also report K-fold cross-validated recall and precision on these references")
+    t.add_argument("--out", metavar="FILE", help="where to save (default: ASSISTANT_HOME/ranker/ranker.json)")
+    t.add_argument("--shipped", action="store_true", help="write the model shipped with the package (maintainers)")
+    t.set_defaults(handler=cmd_ranker_train)
     p.set_defaults(handler=lambda a: show_usage(p))
 
     p = sub.add_parser("doctor", help="what is configured and what is reachable")
@@ -218,6 +230,42 @@ def cmd_coder_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ranker_train(args: argparse.Namespace) -> int:
+    from .advice.advisor import Advisor
+    from .advice.ranking import (
+        SHIPPED_RANKER,
+        PlanFacts,
+        TrainingPlan,
+        cross_validate,
+        score_ranker,
+        train_ranker,
+    )
+    from .analysis.detect import balance_of
+    from .evals.dataset import load_dataset
+    from .settings import get_settings
+
+    advisor = Advisor()
+    plans: list[TrainingPlan] = []
+    for ds in args.dataset:
+        for s in load_dataset(Path(ds)).samples:
+            a = advisor.assess(s.text, s.sample.title)
+            facts = PlanFacts.of(a.analysis, [d.kind for d in a.detections], balance_of(a.analysis.actions),
+                                 a.verdict.structural_overuse)
+            plans.append(TrainingPlan(s.sample.id, facts, frozenset(s.sample.reference.interventions)))
+    model = train_ranker(advisor.corpus, plans, meta={"datasets": [Path(d).as_posix() for d in args.dataset]})
+    fit = score_ranker(advisor.corpus, model, plans)
+    print(f"Ranker trained on {len(plans)} reference critiques ({model.meta['pairs']} plan x intervention pairs); "
+          f"on them (in-sample): recall {fit.recall:.3f}, precision {fit.precision:.3f}, {fit.picks:.2f} picks a plan.")
+    if args.cv:
+        cv = cross_validate(advisor.corpus, plans, folds=args.cv)
+        print(f"{args.cv}-fold cross-validated: recall {cv.recall:.3f}, precision {cv.precision:.3f}, "
+              f"{cv.picks:.2f} picks a plan.")
+    out = SHIPPED_RANKER if args.shipped else Path(args.out or get_settings().home / "ranker" / "ranker.json")
+    model.save(out)
+    print(f"Saved to {out}.")
+    return 0
+
+
 def _labelled_actions(path: Path) -> list[tuple[str, Any, Any, float]]:
     """(text, theme, orientation) triples from a YAML file of labelled actions."""
     import yaml
@@ -267,6 +315,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except Exception as exc:
         ok = False
         print(f"  coder model: PROBLEM — {exc}")
+    try:
+        from .advice.ranking import InterventionRanker
+        from .knowledge import load_corpus
+
+        ranker = InterventionRanker(load_corpus())
+        print(f"  intervention ranker: ok (fitted on {ranker.model.meta.get('plans', '?')} reference critiques)")
+    except Exception as exc:
+        ok = False
+        print(f"  intervention ranker: PROBLEM — {exc}")
     try:
         from .retrieval.embeddings import get_embedder
 

@@ -21,6 +21,7 @@ from ..settings import Settings, get_settings
 from .compose import CaseFinder, compose_critique
 from .grounding import ground
 from .llm.model import ChatModel
+from .ranking import InterventionRanker
 
 __all__ = ["Advisor", "Assessment", "get_advisor"]
 
@@ -47,6 +48,10 @@ class Advisor:
         self.horizon = HorizonReader(self.corpus.framework.horizon.short_term, self.corpus.framework.horizon.long_term)
         self.case_finder = case_finder
 
+    @functools.cached_property
+    def ranker(self) -> InterventionRanker:
+        return InterventionRanker(self.corpus)
+
     def assess(self, text: str, title: str | None = None) -> Assessment:
         analysis = analyse_plan(text, self.corpus, self.coder, self.horizon, title=title or guess_title(text))
         detections = tuple(detect(analysis))
@@ -58,7 +63,7 @@ class Advisor:
         doc = plan if isinstance(plan, PlanDocument) else plan_from_text(plan, max_chars=self.settings.max_plan_chars)
         assessment = assessment or self.assess(doc.text, doc.title)
         critique = compose_critique(self.corpus, assessment.analysis, assessment.detections, assessment.verdict,
-                                    backend=backend, case_finder=self.case_finder)
+                                    backend=backend, case_finder=self.case_finder, ranker=self.ranker)
         grounded, report = ground(critique, doc.text, self.corpus)
         if not report.ok:  # the offline composer should never need this; say so loudly in logs
             log.warning("offline critique needed grounding repairs: %d dropped", report.dropped)

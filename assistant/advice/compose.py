@@ -29,59 +29,11 @@ from ..domain import (
 )
 from ..knowledge import Corpus
 from ..knowledge.models import Intervention
+from .ranking import CONTEXT, InterventionRanker, PlanFacts
 
 __all__ = ["CaseFinder", "compose_critique", "references_for"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# Codes whose concrete presence means the plan already does what an intervention proposes.
-ALREADY_DOING: dict[str, tuple[str, ...]] = {
-    "boundary-spanning-roles": ("structure.relational.boundary-spanning-roles",),
-    "relational-coordination-baseline": ("people.relational.relational-coordination-mapping",),
-    "interprofessional-learning": ("people.relational.interprofessional-learning",),
-    "shared-purpose-co-creation": ("strategy.relational.co-created-shared-purpose",),
-    "co-production-with-service-users": ("people.relational.co-production-with-service-users",
-                                         "people.work_process.experience-based-co-design"),
-    "distributed-leadership-development": ("leadership.relational.distributed-clinical-leadership",
-                                           "leadership.relational.cross-boundary-leadership-development"),
-    "integrated-team-huddles": ("structure.work_process.huddle-based-improvement",
-                                "structure.relational.multidisciplinary-team-meetings"),
-    "psychological-safety-and-relational-space": ("people.relational.psychological-safety",),
-    "coaching-and-improvement-capability": ("people.work_process.joint-improvement-teams",
-                                            "strategy.work_process.improvement-methodology"),
-    "staff-voice-and-engagement": ("people.relational.staff-voice-and-engagement",),
-    "leadership-continuity-and-visibility": ("leadership.relational.leadership-continuity",
-                                             "leadership.relational.visible-listening-leadership"),
-    "relational-measures": ("strategy.relational.relational-outcome-measures",),
-    "sustainment-plan": ("strategy.relational.long-term-commitment",),
-}
-
-# What keeps a balanced plan's relational work alive once delivery pressure arrives: protected
-# time for teams to reflect and speak up, leaders who stay long enough to hold it, evidence that
-# relationships are improving, and a plan for after the programme money ends.
-BALANCED_SAFEGUARDS = (
-    "psychological-safety-and-relational-space",
-    "leadership-continuity-and-visibility",
-    "relational-measures",
-    "sustainment-plan",
-)
-
-PROFESSIONS = re.compile(
-    r"\b(district nurs\w*|community nurs\w*|nurses?|social work\w*|therapists?|occupational therap\w*|physio\w*|"
-    r"gps?|general practi\w*|pharmacists?|paramedics?|care workers?|home care|reablement|geriatricians?|"
-    r"consultants?|midwi\w*|health visitors?|allied health|ahps?|care coordinators?|housing officers?|"
-    r"mental health (?:workers?|nurses?|teams?)|kaiāwhina|wijkverpleeg\w*)\b", re.I)
-# Where a plan's own content makes an intervention the natural first step, it scores higher:
-# teams of several professions with no shared routine want huddles; hand-offs between
-# organisations want a boundary-spanning role; a merger or restructure wants relational space.
-CONTEXT: dict[str, re.Pattern[str]] = {
-    "integrated-team-huddles": re.compile(r"\b(teams?|hubs?|localit\w+|neighbourhoods?|virtual wards?|co-?locat\w+|"
-                                          r"multidisciplinary|mdts?|clusters?|wards?)\b", re.I),
-    "boundary-spanning-roles": re.compile(r"\b(discharge|referrals?|hand-?offs?|hand-?overs?|transitions?|"
-                                          r"pathways?|transfers? of care|between (?:services|organisations|teams))\b", re.I),
-    "psychological-safety-and-relational-space": re.compile(r"\b(merg\w+|restructur\w+|tupe|transfer of staff|"
-                                                            r"redundanc\w+|consultation on (?:roles|posts))\b", re.I),
-}
-
 # (finding kind, query) -> ranked case reference ids; the retrieval layer plugs in here.
 CaseFinder = Callable[[str, str], list[str]]
 
@@ -134,56 +86,18 @@ def _summary(detection: Detection, quote: str) -> str:
 
 
 def _choose_interventions(
-    corpus: Corpus, analysis: PlanAnalysis, findings: Sequence[tuple[Finding, Detection]], balance: Balance,
-    overuse: bool,
-) -> list[tuple[Intervention, list[Finding]]]:
-    present = {a.code for a in analysis.actions if a.relational and a.concrete}
-    kinds = {k.id: k for k in corpus.framework.finding_kinds}
-    scores: dict[str, float] = {}
-    addresses: dict[str, list[Finding]] = {}
-    for finding, _det in findings:
-        recommended = kinds[finding.kind].interventions
-        for rank, iv_id in enumerate(recommended):
-            if iv_id in corpus.interventions:
-                scores[iv_id] = scores.get(iv_id, 0.0) + 3.0 - 0.5 * rank
-                addresses.setdefault(iv_id, []).append(finding)
-        for iv in corpus.interventions.values():
-            if finding.kind in iv.answers:
-                scores[iv.id] = scores.get(iv.id, 0.0) + 0.5
-                if finding not in addresses.setdefault(iv.id, []):
-                    addresses[iv.id].append(finding)
-    professions = {m.group(0).lower()[:6] for m in PROFESSIONS.finditer(analysis.text)}
-    for iv in corpus.interventions.values():
-        if iv.id in scores:
-            scores[iv.id] += 0.5 * sum(1 for t in iv.themes if t in balance.neglected_themes)
-            context = CONTEXT.get(iv.id)
-            if context is not None and len(professions) >= 2 and len(context.findall(analysis.text)) >= 2:
-                scores[iv.id] += 1.5
-            if any(code in present for code in ALREADY_DOING.get(iv.id, ())):
-                scores[iv.id] -= 4.0
-    ranked = sorted((s, iv_id) for iv_id, s in scores.items() if s > 0)
-    ranked.sort(key=lambda x: (-x[0], x[1]))
-    limit = 5 if overuse else 3
-    # every finding first gets its own best answer, then the strongest overall fill the rest
-    picked: list[str] = []
-    for finding, _det in findings:
-        for iv_id in kinds[finding.kind].interventions:
-            if iv_id in corpus.interventions and scores.get(iv_id, 0) > 0:
-                if iv_id not in picked:
-                    picked.append(iv_id)
-                break
-    for _, iv_id in ranked:
-        if iv_id not in picked:
-            picked.append(iv_id)
-    picked = sorted(picked[:limit], key=lambda iv_id: (-scores[iv_id], iv_id))
-    chosen = [(corpus.interventions[iv_id], addresses[iv_id]) for iv_id in picked]
-    if not chosen and analysis.actions:
-        # A balanced plan still gets the two safeguards it lacks first (BALANCED_SAFEGUARDS).
-        for iv_id in BALANCED_SAFEGUARDS:
-            if len(chosen) == 2:
-                break
-            if iv_id in corpus.interventions and not any(c in present for c in ALREADY_DOING.get(iv_id, ())):
-                chosen.append((corpus.interventions[iv_id], []))
+    corpus: Corpus, ranker: InterventionRanker, analysis: PlanAnalysis, findings: Sequence[tuple[Finding, Detection]],
+    balance: Balance, overuse: bool,
+) -> list[tuple[Intervention, list[Finding], tuple[str, ...]]]:
+    """The ranker's picks, each with the findings it answers (by the corpus's own advice) and the
+    plan context that raised it."""
+    recommended = {k.id: k.interventions for k in corpus.framework.finding_kinds}
+    facts = PlanFacts.of(analysis, [f.kind for f, _ in findings], balance, overuse)
+    chosen = []
+    for ranked in ranker.choose(facts, has_actions=bool(analysis.actions)):
+        iv = ranked.intervention
+        addressed = [f for f, _ in findings if f.kind in iv.answers or iv.id in recommended.get(f.kind, ())]
+        chosen.append((iv, addressed, ranked.reasons))
     return chosen
 
 
@@ -225,6 +139,7 @@ def compose_critique(
     *,
     backend: str = "offline",
     case_finder: CaseFinder | None = None,
+    ranker: InterventionRanker | None = None,
 ) -> Critique:
     balance = balance_of(analysis.actions)
     kinds_def = {k.id: k for k in corpus.framework.finding_kinds}
@@ -247,11 +162,14 @@ def compose_critique(
 
     module = _module("intervention.j2")
     advice: list[InterventionAdvice] = []
-    for iv, addressed in _choose_interventions(corpus, analysis, findings, balance, verdict.structural_overuse):
+    ranker = ranker or InterventionRanker(corpus)
+    for iv, addressed, reasons in _choose_interventions(corpus, ranker, analysis, findings, balance,
+                                                        verdict.structural_overuse):
         quote = addressed[0].evidence[0].quote if addressed and addressed[0].evidence else None
-        labels = [f"{f.id} ({kinds_def[f.kind].label.lower() if f.kind in kinds_def else f.kind})" for f in addressed] or [
-            "the safeguards a balanced plan still needs"]
-        rationale = " ".join(str(module.rationale(iv, labels, quote)).split())  # type: ignore[attr-defined]
+        labels = [f"{f.id} ({kinds_def[f.kind].label.lower() if f.kind in kinds_def else f.kind})" for f in addressed]
+        context = CONTEXT[reasons[0]].describes if reasons else None
+        rationale = " ".join(str(module.rationale(  # type: ignore[attr-defined]
+            iv, labels, quote, context, verdict.structural_overuse)).split())
         tailored = " ".join(str(module.tailored_step(iv, quote)).split())  # type: ignore[attr-defined]
         citations = [c for c in iv.cases if c[5:] in corpus.cases][:2] + [r for r in iv.references if r in corpus.references][:2]
         advice.append(InterventionAdvice(

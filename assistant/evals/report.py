@@ -125,6 +125,18 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def in_sample_note(record: RunRecord) -> str | None:
+    """Say so when the run's dataset is one the shipped intervention ranker was fitted on: its
+    intervention figures are then in-sample, and cross-validated or held-out figures are the
+    honest ones."""
+    fitted = (record.settings.get("ranker_training") or {}).get("datasets") or []
+    run = Path(record.dataset.path).as_posix().rstrip("/")
+    if any(run == d or run.endswith("/" + d) or d.endswith("/" + run) for d in fitted):
+        return ("Intervention figures are in-sample: the intervention ranker was fitted on this dataset's "
+                "reference critiques (see docs/evals.md for cross-validated and held-out figures).")
+    return None
+
+
 def _table(record: RunRecord, thresholds: Thresholds | None) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -148,6 +160,8 @@ def _table(record: RunRecord, thresholds: Thresholds | None) -> str:
         v = _sample_values(record, sample_id)
         s.add_row(sample_id, *(_pct(v.get(k)) for k, _ in SAMPLE_COLUMNS), ", ".join(_issues(record, sample_id)))
     console.print(s)
+    if note := in_sample_note(record):
+        console.print(note)
     facts = ", ".join(f"{k} {v}" for k, v in record.summary.items() if v is not None)
     console.print(f"Run facts: {facts}")
     return buf.getvalue()
@@ -160,6 +174,8 @@ def _markdown(record: RunRecord, thresholds: Thresholds | None) -> str:
              f"- created: {record.created:%Y-%m-%d %H:%M} UTC; status: {record.status}",
              f"- commit: `{record.environment.get('git_commit')}`",
              ]
+    if note := in_sample_note(record):
+        lines.append(f"- note: {note}")
     if record.prompts:
         lines.append("- prompts: " + ", ".join(f"`{k}` {p.version} ({p.hash[:10]})" for k, p in record.prompts.items()))
     lines += ["", "## Metrics", "", "| metric | value | n | bar | |", "|---|---:|---:|---|---|"]
@@ -257,6 +273,8 @@ def _html(record: RunRecord, thresholds: Thresholds | None, dataset_path: Path |
         dataset_note = f"The run's dataset could not be read ({exc}); plans and references are not shown."
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    if note := in_sample_note(record):
+        dataset_note = f"{dataset_note} {note}" if dataset_note else note
     rows = _metric_rows(record, thresholds)
     samples = [_sample_view(record, sid, loaded.get(sid)) for sid in record.outputs]
     balance = []

@@ -128,6 +128,8 @@ def _settings_for(options: RunOptions, advisor: Advisor) -> dict[str, Any]:
         # how many gold-coded dataset actions the coder was trained on: >0 means coder figures on
         # that dataset are in-sample
         "coder_training": dict(getattr(getattr(advisor.coder, "model", None), "meta", None) or {}),
+        # the datasets whose references the intervention ranker was fitted on (in-sample figures)
+        "ranker_training": dict(advisor.ranker.model.meta),
     }
     if options.backend == "llm":
         out.update({"api_base": s.api_base, "model_timeout": s.model_timeout, "model_retries": s.model_retries,

@@ -190,3 +190,23 @@ def test_rescoring_with_a_judge_stores_raw_answers_and_caches_them(home: Path, t
     again = FakeJudge("should not be asked")
     rescore(path, scorers=["llm_judge"], judge=again)
     assert again.calls == 0  # answers come from the judge cache under ASSISTANT_HOME
+
+
+def test_reports_say_when_intervention_figures_are_in_sample(home: Path, tiny_dataset: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.evals.report import in_sample_note
+
+    run = tmp_path / "run.json"
+    assert main(["eval", "run", "--dataset", str(tiny_dataset), "--out", str(run), "--quiet"]) == 0
+    record = load_record(run)
+    fitted_on = record.settings["ranker_training"]["datasets"]
+    assert "evals/datasets/dev" in fitted_on  # the shipped ranker records what it was fitted on
+    assert in_sample_note(record) is None  # the tiny dataset is not among them
+    record.dataset.path = "/checkout/evals/datasets/dev/"
+    assert "in-sample" in (in_sample_note(record) or "")
+    save_record(record, run)
+    capsys.readouterr()
+    assert main(["eval", "report", str(run), "--format", "markdown"]) == 0
+    assert "Intervention figures are in-sample" in capsys.readouterr().out
+    record.dataset.path = "evals/datasets/holdout"
+    assert in_sample_note(record) is None
