@@ -127,8 +127,7 @@ class _Features:
             for j, patterns in enumerate(self.cell_cues):
                 hits = 0.0
                 for cue in patterns:
-                    m = cue.pattern.search(lowered)
-                    if m:
+                    if cue.search(lowered):
                         hits += 1.0 + 0.25 * min(len(cue.phrase.split()) - 1, 3)
                 out[i, j] = min(hits, 3.0)
         return out * CUE_WEIGHT

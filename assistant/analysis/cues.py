@@ -13,6 +13,13 @@ __all__ = ["CuePattern", "compile_cue", "find_cues"]
 class CuePattern:
     phrase: str
     pattern: re.Pattern[str]
+    key: str = ""  # the cue's longest word: lowered text without it cannot match (a cheap pre-check)
+
+    def search(self, lowered: str, text: str | None = None) -> re.Match[str] | None:
+        """Search ``text`` (default ``lowered``); ``lowered`` is text.lower(), for the pre-check."""
+        if self.key and self.key not in lowered:
+            return None
+        return self.pattern.search(lowered if text is None else text)
 
 
 def compile_cue(phrase: str) -> CuePattern:
@@ -23,13 +30,15 @@ def compile_cue(phrase: str) -> CuePattern:
     if parts and parts[-1][-1:].isalpha():
         parts[-1] += r"(?:s|es)?"
     body = r"[\s\-]*".join(parts)
-    return CuePattern(phrase, re.compile(rf"(?<![\w]){body}(?![\w])", re.I))
+    key = max(words, key=len) if words else ""
+    return CuePattern(phrase, re.compile(rf"(?<![\w]){body}(?![\w])", re.I), key if key.isascii() else "")
 
 
 def find_cues(text: str, cues: Iterable[CuePattern]) -> list[tuple[CuePattern, int, int]]:
     out = []
+    lowered = text.lower()
     for cue in cues:
-        m = cue.pattern.search(text)
+        m = cue.search(lowered, text)
         if m:
             out.append((cue, m.start(), m.end()))
     return out
