@@ -179,7 +179,8 @@ JOINT_LEARNING = re.compile(
     r"joint (?:learning|training|education|development|induction|workshops?|sessions?)|learn(?:ing)? together|"
     r"shared learning|learning sets?|action learning|shadowing|rotations?|schwartz rounds?|reflective practice|"
     r"communit(?:y|ies) of practice|peer learning|cross-(?:organisational|professional) learning|"
-    r"simulation (?:with|across))\b",
+    r"simulation (?:with|across)|case[\s-]based (?:learning|teaching|education|sessions?)|"
+    r"(?:learning|teaching|education) sessions? built around (?:a |real |recent |shared )*cases?)\b",
     re.I,
 )
 METRIC = re.compile(
@@ -293,13 +294,36 @@ PROGRAMME_END = re.compile(
 )
 
 
+# Money or posts that stop soon: a grant for one year, fixed-term posts, non-recurrent funds.
+TIME_LIMITED = re.compile(
+    r"\b(?:fixed[\s-]term|non[\s-]?recurrent|time[\s-]limited|one[\s-]off|one[\s-]year|twelve[\s-]month|12[\s-]month)\b"
+    r"[^.;]{0,60}\b(?:funding|fund|grant|money|allocation|posts?|contracts?|roles?|budget)\b"
+    r"|\b(?:funding|fund|grant|money|allocation|posts?|contracts?|roles?)\b[^.;]{0,50}"
+    r"\b(?:is |are )?(?:fixed[\s-]term|non[\s-]?recurrent|time[\s-]limited)\b"
+    r"|\b(?:funding|fund|grant|money|allocation|budget)\b[^.;]{0,60}\b(?:20\d\d/\d\d|this year|the year|next year)"
+    r"\s+only\b"
+    r"|\bhas to be spent by\b"
+    r"|\bnot (?:yet )?(?:been )?confirmed[^.;]{0,40}\b(?:recurrent|ongoing|continued) funding\b",
+    re.I,
+)
+# A culture change promised by a date that leaves no time for it: "one culture by March 2026".
+CULTURE_DEADLINE = re.compile(
+    r"\b(?:culture|cultures|ways? of working|behaviours?|one team|embedded)\b[^.;]{0,80}?"
+    r"\bby (?:the end of )?(?:(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december)(?: 20\d\d)?|20\d\d|the (?:end of the )?(?:programme|program|project|year))\b",
+    re.I,
+)
+
+
 def detect_short_horizon(analysis: PlanAnalysis) -> Detection | None:
     """The programme ends (or is only reviewed) soon, and nothing says how the change outlives it."""
     if SUSTAIN.search(" ".join(a.text for a in analysis.actions)):
         return None
-    if not CULTURE_CLAIM.search(analysis.text):
+    deadline = _pattern_quote(analysis, CULTURE_DEADLINE, limit=1)
+    if not deadline and not CULTURE_CLAIM.search(analysis.text):
         return None
-    ends = _pattern_quote(analysis, PROGRAMME_END, limit=2)
+    ends = [*deadline, *_pattern_quote(analysis, PROGRAMME_END, limit=2), *_pattern_quote(analysis, TIME_LIMITED, limit=1)]
+    ends = list({(q.start, q.text): q for q in ends}.values())[:3]
     if not ends:
         return None
     longs = [a for a in analysis.actions if a.horizon == "long_term"]
@@ -359,17 +383,34 @@ def detect_relational_rhetoric(analysis: PlanAnalysis) -> Detection | None:
                          {"mentions": mentions, "concrete_mechanisms": len(concrete)})
     return None
 
+# Relational work that rests on spare time and goodwill: "when caseloads allow", "in their own time".
+GOODWILL = re.compile(
+    r"\b(?:when|where|if|as) (?:time|caseloads?|rosters?|rotas?|schedules?|capacity|workloads?|diaries|"
+    r"pressures?|services?|operational pressures?) (?:allows?|permits?)\b"
+    r"|\bin (?:their|her|his|our) own time\b|\bgoodwill\b|\bon a voluntary basis\b|\bvolunteered to\b"
+    r"|\bkindly (?:offered|agreed)\b"
+    r"|\balongside (?:their|her|his) (?:existing |current |day |usual |practice |clinical )*(?:roles?|jobs?|caseloads?|duties)\b"
+    r"|\bno (?:protected|dedicated|backfilled|funded) time\b"
+    r"|\bnot committing (?:any )?staff time\b|\bwithout (?:protected|dedicated|backfill\w*) time\b",
+    re.I,
+)
+
 
 def detect_relational_without_structure(analysis: PlanAnalysis) -> Detection | None:
     actions = analysis.actions
     relational = [a for a in actions if a.relational]
-    if len(relational) < 3 or len(relational) < 0.6 * len(actions):
+    if len(relational) < 3:
+        return None
+    goodwill = _pattern_quote(analysis, GOODWILL, limit=2)
+    if len(relational) < (0.4 if goodwill else 0.6) * len(actions):
         return None
     supporting = [a for a in actions if SUPPORT.search(a.text) and (a.orientation == "structural" or a.theme in ("structure", "leadership"))]
-    if len(supporting) >= 2:
+    if len(supporting) >= 2 and not goodwill:
         return None
-    return Detection("relational-without-structure", None, tuple(_q(a) for a in relational[:3]),
-                     {"relational_actions": len(relational), "supporting_actions": len(supporting)})
+    quotes = [*goodwill, *(_q(a) for a in relational)]
+    return Detection("relational-without-structure", None, tuple(quotes[:3]),
+                     {"relational_actions": len(relational), "supporting_actions": len(supporting),
+                      "goodwill": len(goodwill)})
 
 
 DETECTORS: dict[FindingKind, Callable[[PlanAnalysis], Detection | None]] = {
