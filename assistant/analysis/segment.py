@@ -54,6 +54,16 @@ BACKGROUND = re.compile(
     r"the purpose of this|this paper|this strategy sets out|this section)\b",
     re.I,
 )
+# A document's own metadata ("Prepared for: ...", "Subject: ...") describes the paper, not the plan.
+METADATA = re.compile(
+    r"^[*_\s]*(?:prepared (?:for|by)|to|from|cc|bcc|subject|re|date|author|authors?|version|status|"
+    r"classification|document (?:ref\w*|number|owner)|reviewed by|approved by|presented (?:to|by)|"
+    r"meeting(?: date)?|report (?:to|by|author)|sponsor|purpose of (?:the |this )?(?:paper|report))[*_\s]*:",
+    re.I,
+)
+# A run-in heading phrased as a question: "Who will make it happen." "How we will measure success."
+RUN_IN_HEADING = re.compile(r"^[*_\s]*(?:who|what|how|when|where|why)\b(?![^.?!:]*\b(?:is|are)\b)[^.?!:]{0,45}[.?:][*_\s]*$",
+                            re.I)
 NON_ACTION_HEADINGS = re.compile(
     r"\b(background|context|introduction|purpose|case for change|why change|challenges?|problem|"
     r"current (?:position|state|situation)|the story so far|vision|values|ambition|about us|summary of need|"
@@ -309,6 +319,12 @@ def _classify(seg: Segment) -> None:
         return
     if len(words) < 3 and seg.kind != "table_row":
         seg.reason = "too short"
+        return
+    if seg.kind != "table_row" and METADATA.match(text):
+        seg.reason = "document metadata"
+        return
+    if RUN_IN_HEADING.match(text) and len(words) <= 8:
+        seg.reason = "run-in heading"
         return
     under_context = any(NON_ACTION_HEADINGS.search(h) for h in seg.headings[-2:]) and not any(
         ACTION_HEADINGS.search(h) and not NON_ACTION_HEADINGS.search(h) for h in seg.headings[-1:]

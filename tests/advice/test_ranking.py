@@ -200,3 +200,24 @@ def test_ranker_train_cli_writes_a_model_it_reports_on(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "assistant", "ranker", "train", "--dataset",
                               str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_the_shipped_model_is_what_training_on_the_repo_gives(advisor: Advisor) -> None:
+    """`assistant ranker train` on the datasets the shipped model names reproduces it, so a
+    change to the detectors or features that needs a refit is caught here, not in the evals."""
+    from assistant.evals.dataset import load_dataset
+
+    shipped = RankerModel.load(SHIPPED_RANKER)
+    plans: list[TrainingPlan] = []
+    for dataset in shipped.meta["datasets"]:
+        for s in load_dataset(ROOT / dataset).samples:
+            plans.append(TrainingPlan(s.sample.id, facts(advisor, s.text), frozenset(s.sample.reference.interventions)))
+    refit = train_ranker(advisor.corpus, plans, c=float(shipped.meta["C"]), threshold=shipped.threshold,
+                         min_picks=shipped.min_picks, max_picks=shipped.max_picks)
+    a, b = InterventionRanker(advisor.corpus, model=shipped), InterventionRanker(advisor.corpus, model=refit)
+    for plan in plans:
+        pa = {r.intervention.id: r.probability for r in a.rank(plan.facts)}
+        pb = {r.intervention.id: r.probability for r in b.rank(plan.facts)}
+        assert max(abs(pa[k] - pb[k]) for k in pa) < 1e-3, (
+            f"{plan.sample_id}: the shipped ranker is stale; run `assistant ranker train --dataset "
+            f"{' --dataset '.join(shipped.meta['datasets'])} --shipped`")

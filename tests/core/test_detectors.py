@@ -92,3 +92,19 @@ def test_short_programme_claiming_a_new_culture_is_short_horizon(advisor: Adviso
     found = kinds(advisor, SHORT_PLAN)
     assert "short-horizon" in found
     assert any("by March 2026" in q or "fixed-term" in q or "close" in q for q in found["short-horizon"])
+
+
+def test_document_metadata_and_run_in_headings_are_not_actions(advisor: Advisor) -> None:
+    plan = """Prepared for: Executive Leadership Team and Board Finance Committee
+Subject: Integration programme update
+Date: 6 November 2025
+
+Who will make it happen.
+The practice manager will coordinate the network and the PHO will fund backfill for staff attending.
+
+What we will do is merge the two teams.
+"""
+    texts = [a.text for a in advisor.assess(plan).analysis.actions]
+    assert not any(t.startswith(("Prepared for", "Subject", "Date", "Who will")) for t in texts), texts
+    assert any(t.startswith("The practice manager will coordinate") for t in texts)
+    assert any(t.startswith("What we will do is merge") for t in texts)
