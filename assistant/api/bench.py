@@ -1,10 +1,13 @@
 """Load benchmark for the API (a benchmark, not a test): ``python -m assistant.api.bench``.
 
-For each worker count it starts ``assistant serve`` on loopback, warms it, then drives two
+For each worker count it starts ``assistant serve`` on loopback, warms it, then drives three
 phases of equal length in the same run: ``GET /healthz`` (the trivial baseline: what the server,
-the client and the machine can do at all) and ``POST /v1/critiques`` with a one-page plan on the
-offline backend. It reports throughput, p50/p95/p99 latency and errors for each, and the
-critique-to-baseline throughput ratio, which is the figure to compare across machines.
+the client and the machine can do at all); ``critiques``, ``POST /v1/critiques`` with the same
+one-page plan each time on the offline backend (a plan sent again, as a chat client does every
+turn: the server remembers its action vectors); and ``fresh``, the same plan with every action
+made new on each request (nothing remembered helps: the cold cost of a new plan). It reports
+throughput, p50/p95/p99 latency and errors for each, and the critique-to-baseline throughput
+ratios, which are the figures to compare across machines.
 
 Bounded: each phase stops at ``--seconds`` or ``--max-requests``, whichever comes first; the
 server binds 127.0.0.1 only. The load generator runs on the same machine, so on 2 cores it
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -91,6 +95,16 @@ async def run_phase(base: str, *, workers: int, endpoint: str, seconds: float, c
     """Drive one endpoint with ``concurrency`` clients until the time or request budget is spent."""
     method, path = ("GET", "/healthz") if endpoint == "healthz" else ("POST", "/v1/critiques")
     body = json.dumps({"plan": plan, "model": "transformation-advisor-offline"}).encode()
+    sent = itertools.count()
+
+    def fresh_body() -> bytes:
+        """The plan with every action made new (a request number on each line), so no vector
+        the server remembers from an earlier request can serve it."""
+        n = next(sent)
+        lines = [f"{line.rstrip('.')} (item {n}-{i})." if line.startswith("- ") else line
+                 for i, line in enumerate(plan.splitlines())]
+        return json.dumps({"plan": "\n".join(lines), "model": "transformation-advisor-offline"}).encode()
+
     latencies: list[float] = []
     samples: list[str] = []
     counts = {"left": max_requests, "errors": 0}
@@ -109,7 +123,7 @@ async def run_phase(base: str, *, workers: int, endpoint: str, seconds: float, c
                     if method == "GET":
                         response = await client.get(path)
                     else:
-                        response = await client.post(path, content=body)
+                        response = await client.post(path, content=fresh_body() if endpoint == "fresh" else body)
                     if response.status_code != 200:
                         problem = f"{response.status_code}: {response.text[:200]}"
                 except httpx.HTTPError as exc:
@@ -187,10 +201,11 @@ def _table(results: list[PhaseResult]) -> str:
     for r in results:
         by_workers.setdefault(r.workers, {})[r.endpoint] = r
     for workers, phases in by_workers.items():
-        if "healthz" in phases and "critiques" in phases and phases["healthz"].throughput:
-            ratio = phases["critiques"].throughput / phases["healthz"].throughput
-            lines.append(f"workers={workers}: critiques/healthz throughput ratio {ratio:.3f} "
-                         f"({phases['critiques'].throughput:.1f} / {phases['healthz'].throughput:.1f} req/s)")
+        for name in ("critiques", "fresh"):
+            if "healthz" in phases and name in phases and phases["healthz"].throughput:
+                ratio = phases[name].throughput / phases["healthz"].throughput
+                lines.append(f"workers={workers}: {name}/healthz throughput ratio {ratio:.3f} "
+                             f"({phases[name].throughput:.1f} / {phases['healthz'].throughput:.1f} req/s)")
     return "\n".join(lines)
 
 
@@ -219,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "max_requests": args.max_requests}
                 if args.warmup > 0:
                     asyncio.run(run_phase(server.base, endpoint="critiques", seconds=args.warmup, **common))
-                for endpoint in ("healthz", "critiques"):
+                for endpoint in ("healthz", "critiques", "fresh"):
                     result = asyncio.run(run_phase(server.base, endpoint=endpoint, seconds=args.seconds, **common))
                     results.append(result)
                     print(f"  workers={workers} {endpoint}: {result.throughput:.1f} req/s, p50 {result.p50_ms:.1f} ms, "

@@ -12,10 +12,12 @@ coder embeds on a latency-critical path); the chromadb adapter lives in ``chroma
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -142,6 +144,11 @@ class OnnxMiniLMEmbedder:
     session runs one thread per call, and batches run on up to two threads at once: on two
     cores that embeds more chunks per second than one two-thread session, and a single query
     (one batch) is as fast either way.
+
+    When texts are embedded one per call (the optimised model), a vector depends on its text
+    alone, so the last ``memo_size`` vectors are kept, keyed by a hash of the text (never the
+    text itself): a revised plan, or a conversation that sends its plan again with every turn,
+    re-embeds only what changed.
     """
 
     id = "onnx-minilm"
@@ -150,6 +157,7 @@ class OnnxMiniLMEmbedder:
     dimension = 384
     max_tokens = 256
     batch_size = 32
+    memo_size = 4096  # vectors (1.5 kB each)
 
     def __init__(
         self,
@@ -171,6 +179,8 @@ class OnnxMiniLMEmbedder:
         self._input_names: frozenset[str] = frozenset()
         self._pool: ThreadPoolExecutor | None = None
         self._workers = max(1, min(2, _available_cpus()))
+        self._memo: OrderedDict[bytes, NDArray[np.float32]] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -260,13 +270,13 @@ class OnnxMiniLMEmbedder:
         texts = list(texts)
         if not texts:
             return _empty(self.dimension)
+        if self._resolve_files().per_text:
+            return self._embed_memoised(texts, max_tokens)
         session, tokenizer = self._load()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         # Spread even one call's texts over the workers (a plan's 20-30 actions in two halves of
         # similar length), so the coder's single call uses both cores.
-        size = 1 if self._resolve_files().per_text else min(
-            self.batch_size, max(8, -(-len(order) // self._workers))
-        )
+        size = min(self.batch_size, max(8, -(-len(order) // self._workers)))
         batches = [order[start : start + size] for start in range(0, len(order), size)]
 
         def run(idx: list[int]) -> Vectors:
@@ -279,6 +289,38 @@ class OnnxMiniLMEmbedder:
         else:
             for idx in batches:
                 out[idx] = run(idx)
+        return out
+
+    def _embed_memoised(self, texts: list[str], max_tokens: int | None) -> Vectors:
+        """One text per call, each vector remembered (see the class docstring)."""
+        keys = [hashlib.blake2b(f"{max_tokens}\x00{t}".encode(), digest_size=16).digest() for t in texts]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        todo: dict[bytes, list[int]] = {}
+        with self._memo_lock:
+            for i, key in enumerate(keys):
+                hit = self._memo.get(key)
+                if hit is not None:
+                    self._memo.move_to_end(key)
+                    out[i] = hit
+                else:
+                    todo.setdefault(key, []).append(i)
+        if todo:
+            session, tokenizer = self._load()
+            pending = sorted(todo, key=lambda k: len(texts[todo[k][0]]))
+
+            def run(key: bytes) -> Vectors:
+                return self._embed_batch(session, tokenizer, [texts[todo[key][0]]], max_tokens)
+
+            if len(pending) > 1 and self._workers > 1:
+                results = list(self._executor().map(run, pending))
+            else:
+                results = [run(key) for key in pending]
+            with self._memo_lock:
+                for key, vectors in zip(pending, results, strict=True):
+                    out[todo[key]] = vectors[0]
+                    self._memo[key] = vectors[0].copy()
+                while len(self._memo) > self.memo_size:
+                    self._memo.popitem(last=False)
         return out
 
     def _executor(self) -> ThreadPoolExecutor:

@@ -24,9 +24,10 @@ def test_default_embedder_gives_normalised_float32_rows() -> None:
 
 
 def test_embedding_does_not_depend_on_batch_neighbours() -> None:
-    embedder = get_embedder("onnx-minilm")
-    alone = embedder.embed(["weekly huddles between district nurses and GPs"])
-    padded = embedder.embed(["weekly huddles between district nurses and GPs", "x " * 300, "short"])
+    from assistant.retrieval.embeddings import OnnxMiniLMEmbedder
+
+    alone = OnnxMiniLMEmbedder().embed(["weekly huddles between district nurses and GPs"])
+    padded = OnnxMiniLMEmbedder().embed(["weekly huddles between district nurses and GPs", "x " * 300, "short"])
     assert float(alone[0] @ padded[0]) > 0.9999
 
 
@@ -174,3 +175,36 @@ def test_parallel_batches_give_the_same_vectors_in_the_same_order() -> None:
     parallel, serial = OnnxMiniLMEmbedder(), OnnxMiniLMEmbedder()
     parallel._workers, serial._workers = 2, 1
     np.testing.assert_array_equal(parallel.embed(texts), serial.embed(texts))
+
+
+def test_vectors_are_remembered_by_a_hash_of_their_text_and_the_memo_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.retrieval.embeddings import OnnxMiniLMEmbedder
+
+    embedder = OnnxMiniLMEmbedder()
+    if not embedder._resolve_files().per_text:
+        pytest.skip("the shipped model embeds in batches; only per-text vectors are remembered")
+    runs: list[int] = []
+    real = embedder._embed_batch
+
+    def counting(*args: object, **kwargs: object) -> np.ndarray:
+        runs.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedder, "_embed_batch", counting)
+    texts = ["Co-locate the district nursing teams", "Report monthly to the board", "Co-locate the district nursing teams"]
+    first = embedder.embed(texts, max_tokens=32)
+    assert len(runs) == 2  # the repeated text is embedded once
+    again = embedder.embed(list(reversed(texts)), max_tokens=32)
+    assert len(runs) == 2
+    np.testing.assert_array_equal(again[::-1], first)
+    np.testing.assert_array_equal(first[0], first[2])
+    embedder.embed(texts[:1])  # another truncation is another vector
+    assert len(runs) == 3
+    fresh = OnnxMiniLMEmbedder().embed(texts, max_tokens=32)
+    np.testing.assert_array_equal(fresh, first)  # remembered vectors are the vectors
+    assert all(isinstance(k, bytes) and len(k) == 16 for k in embedder._memo)
+    assert not any(t.encode() in k for k in embedder._memo for t in texts)
+    embedder.memo_size = 2
+    embedder.embed(["one more action", "and another"], max_tokens=32)
+    assert len(embedder._memo) == 2
