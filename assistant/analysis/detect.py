@@ -159,7 +159,7 @@ CO_PRODUCE = re.compile(
     re.I,
 )
 CULTURE_CLAIM = re.compile(
-    r"\b(culture|cultural change|transform\w*|ways? of working|behaviours?|relationships?|trust|"
+    r"\b(culture|cultural change|transform\w*|ways? of working|behaviours?|relationships?|(?-i:trust)(?! (?:board|fund))|"
     r"integrat\w+|one team|collaborat\w+|system change|whole[\s-]system)\b",
     re.I,
 )

@@ -108,3 +108,10 @@ What we will do is merge the two teams.
     assert not any(t.startswith(("Prepared for", "Subject", "Date", "Who will")) for t in texts), texts
     assert any(t.startswith("The practice manager will coordinate") for t in texts)
     assert any(t.startswith("What we will do is merge") for t in texts)
+
+
+def test_an_nhs_trust_is_not_a_claim_about_trust() -> None:
+    from assistant.analysis.detect import CULTURE_CLAIM
+
+    assert not CULTURE_CLAIM.search("The NHS Trust Board will approve the business case.")
+    assert CULTURE_CLAIM.search("We will build trust between the community teams.")
