@@ -240,7 +240,6 @@ def cmd_ranker_train(args: argparse.Namespace) -> int:
         score_ranker,
         train_ranker,
     )
-    from .analysis.detect import balance_of
     from .evals.dataset import load_dataset
     from .settings import get_settings
 
@@ -249,8 +248,7 @@ def cmd_ranker_train(args: argparse.Namespace) -> int:
     for ds in args.dataset:
         for s in load_dataset(Path(ds)).samples:
             a = advisor.assess(s.text, s.sample.title)
-            facts = PlanFacts.of(a.analysis, [d.kind for d in a.detections], balance_of(a.analysis.actions),
-                                 a.verdict.structural_overuse)
+            facts = PlanFacts.of(a.analysis, a.detections, a.verdict.structural_overuse)
             plans.append(TrainingPlan(s.sample.id, facts, frozenset(s.sample.reference.interventions)))
     model = train_ranker(advisor.corpus, plans, meta={"datasets": [Path(d).as_posix() for d in args.dataset]})
     fit = score_ranker(advisor.corpus, model, plans)

@@ -86,17 +86,16 @@ def _summary(detection: Detection, quote: str) -> str:
 
 
 def _choose_interventions(
-    corpus: Corpus, ranker: InterventionRanker, analysis: PlanAnalysis, findings: Sequence[tuple[Finding, Detection]],
+    ranker: InterventionRanker, analysis: PlanAnalysis, findings: Sequence[tuple[Finding, Detection]],
     balance: Balance, overuse: bool,
 ) -> list[tuple[Intervention, list[Finding], tuple[str, ...]]]:
     """The ranker's picks, each with the findings it answers (by the corpus's own advice) and the
     plan context that raised it."""
-    recommended = {k.id: k.interventions for k in corpus.framework.finding_kinds}
-    facts = PlanFacts.of(analysis, [f.kind for f, _ in findings], balance, overuse)
+    facts = PlanFacts.of(analysis, [det for _, det in findings], overuse, balance)
     chosen = []
     for ranked in ranker.choose(facts, has_actions=bool(analysis.actions)):
         iv = ranked.intervention
-        addressed = [f for f, _ in findings if f.kind in iv.answers or iv.id in recommended.get(f.kind, ())]
+        addressed = [f for f, _ in findings if f.kind in iv.answers or iv.id in ranker.recommended.get(f.kind, ())]
         chosen.append((iv, addressed, ranked.reasons))
     return chosen
 
@@ -163,7 +162,7 @@ def compose_critique(
     module = _module("intervention.j2")
     advice: list[InterventionAdvice] = []
     ranker = ranker or InterventionRanker(corpus)
-    for iv, addressed, reasons in _choose_interventions(corpus, ranker, analysis, findings, balance,
+    for iv, addressed, reasons in _choose_interventions(ranker, analysis, findings, balance,
                                                         verdict.structural_overuse):
         quote = addressed[0].evidence[0].quote if addressed and addressed[0].evidence else None
         labels = [f"{f.id} ({kinds_def[f.kind].label.lower() if f.kind in kinds_def else f.kind})" for f in addressed]

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.actions import PlanAnalysis
+from ..analysis.detect import Detection, balance_of
 from ..domain import Balance, FindingKind
 from ..errors import ConfigError
 from ..knowledge import Corpus
@@ -38,7 +39,7 @@ from ..knowledge.models import Intervention
 from .answers import PROFESSIONS
 
 __all__ = ["ALREADY_DOING", "CONTEXT", "InterventionRanker", "PlanFacts", "Ranked", "RankerModel", "RankerScore",
-           "TrainingPlan", "cross_validate", "pair_features", "plan_context", "score_ranker", "train_ranker"]
+           "TrainingPlan", "cross_validate", "pair_features", "plan_context", "recommended_by_kind", "score_ranker", "train_ranker"]
 
 SHIPPED_RANKER = Path(__file__).resolve().parent / "data" / "ranker.json"
 
@@ -134,6 +135,11 @@ CONTEXT: dict[str, ContextFamily] = {
 }
 
 
+def recommended_by_kind(corpus: Corpus) -> dict[str, list[str]]:
+    """Each finding kind's interventions, in the order the framework recommends them."""
+    return {k.id: list(k.interventions) for k in corpus.framework.finding_kinds}
+
+
 def plan_context(text: str) -> dict[str, float]:
     """Each context family's level in [0, 1] for a plan's text, plus ``professions`` (distinct
     professions named, scaled so that four reach 1.0)."""
@@ -155,9 +161,12 @@ class PlanFacts:
     relational_share: float
 
     @classmethod
-    def of(cls, analysis: PlanAnalysis, kinds: Iterable[FindingKind], balance: Balance, overuse: bool) -> PlanFacts:
+    def of(cls, analysis: PlanAnalysis, detections: Iterable[Detection], overuse: bool,
+           balance: Balance | None = None) -> PlanFacts:
+        """The facts of an assessed plan (``balance`` is derived from its actions if not given)."""
+        balance = balance or balance_of(analysis.actions)
         return cls(
-            kinds=tuple(dict.fromkeys(kinds)),
+            kinds=tuple(dict.fromkeys(d.kind for d in detections)),
             context=plan_context(analysis.text),
             present_codes=frozenset(a.code for a in analysis.actions if a.relational and a.concrete),
             neglected=frozenset(balance.neglected_themes),
@@ -249,7 +258,7 @@ class InterventionRanker:
     def __init__(self, corpus: Corpus, model: RankerModel | None = None, model_path: Path | None = None) -> None:
         self.corpus = corpus
         self.model = model or _find_model(model_path)
-        self.recommended: dict[str, list[str]] = {k.id: list(k.interventions) for k in corpus.framework.finding_kinds}
+        self.recommended = recommended_by_kind(corpus)
 
     def rank(self, facts: PlanFacts) -> list[Ranked]:
         out: list[Ranked] = []
@@ -307,7 +316,7 @@ def train_ranker(corpus: Corpus, plans: Sequence[TrainingPlan], *, c: float = 0.
                           hint='pip install "transformation-advisor[dev]"') from exc
     if not plans:
         raise ConfigError("No reference critiques to train the ranker on.")
-    recommended: dict[str, list[str]] = {k.id: list(k.interventions) for k in corpus.framework.finding_kinds}
+    recommended = recommended_by_kind(corpus)
     rows: list[dict[str, float]] = []
     labels: list[int] = []
     for plan in plans:

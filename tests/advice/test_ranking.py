@@ -21,10 +21,10 @@ from assistant.advice.ranking import (
     cross_validate,
     pair_features,
     plan_context,
+    recommended_by_kind,
     score_ranker,
     train_ranker,
 )
-from assistant.analysis.detect import balance_of
 from assistant.errors import ConfigError
 from assistant.knowledge import Corpus
 
@@ -40,8 +40,7 @@ TEAMS_PLAN = """# Eastvale neighbourhood programme
 
 def facts(advisor: Advisor, text: str) -> PlanFacts:
     a = advisor.assess(text)
-    return PlanFacts.of(a.analysis, [d.kind for d in a.detections], balance_of(a.analysis.actions),
-                        a.verdict.structural_overuse)
+    return PlanFacts.of(a.analysis, a.detections, a.verdict.structural_overuse)
 
 
 def blank_facts(**context: float) -> PlanFacts:
@@ -63,7 +62,7 @@ def test_plan_context_reads_what_a_plan_builds() -> None:
 
 def test_pair_features_carry_the_corpus_advice_and_what_the_plan_already_does(advisor: Advisor) -> None:
     corpus = advisor.corpus
-    recommended = {k.id: list(k.interventions) for k in corpus.framework.finding_kinds}
+    recommended = recommended_by_kind(corpus)
     iv = corpus.interventions["relational-measures"]
     f = blank_facts()
     plain = pair_features(f, iv, recommended)

@@ -24,6 +24,16 @@ def _thresholds(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def _known_miss(tmp_path: Path, metric: str, bound: str, limit: float, floor: float, note: str = "x") -> Path:
+    """A thresholds file with one bar recorded as a known miss."""
+    return _thresholds(tmp_path, f"""
+bars:
+  {metric}:
+    {bound}: {limit}
+    known_miss: {{floor: {floor}, since: "2026-11-26", note: "{note}"}}
+""")
+
+
 KNOWN = """
 bars:
   verdict_accuracy: {min: 0.95}
@@ -73,12 +83,7 @@ def test_a_known_miss_does_not_excuse_an_unmeasured_metric(tmp_path: Path) -> No
 
 
 def test_a_max_bar_known_miss_floor_is_a_ceiling(tmp_path: Path) -> None:
-    path = _thresholds(tmp_path, """
-bars:
-  must_not_violations:
-    max: 0
-    known_miss: {floor: 2, since: "2026-11-26", note: "two dev plans"}
-""")
+    path = _known_miss(tmp_path, "must_not_violations", "max", 0, 2, note="two dev plans")
     [ok] = check_gate(_record(must_not_violations=2), load_thresholds(path))
     [worse] = check_gate(_record(must_not_violations=3), load_thresholds(path))
     assert ok.known_miss and not ok.blocks
@@ -86,12 +91,7 @@ bars:
 
 
 def test_a_floor_that_would_excuse_nothing_is_a_config_error(tmp_path: Path) -> None:
-    path = _thresholds(tmp_path, """
-bars:
-  intervention_recall:
-    min: 0.80
-    known_miss: {floor: 0.9, since: "2026-11-26", note: "x"}
-""")
+    path = _known_miss(tmp_path, "intervention_recall", "min", 0.80, 0.9)
     with pytest.raises(ConfigError, match=re.escape("known_miss.floor 0.9 is above the bar's min 0.8")):
         load_thresholds(path)
 
