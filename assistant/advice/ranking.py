@@ -305,8 +305,8 @@ class TrainingPlan:
     expected: frozenset[str]
 
 
-def train_ranker(corpus: Corpus, plans: Sequence[TrainingPlan], *, c: float = 0.3, threshold: float = 0.25,
-                 min_picks: int = 2, max_picks: int = 5, meta: Mapping[str, Any] | None = None) -> RankerModel:
+def train_ranker(corpus: Corpus, plans: Sequence[TrainingPlan], *, c: float = 0.3, threshold: float = 0.2,
+                 min_picks: int = 2, max_picks: int = 6, meta: Mapping[str, Any] | None = None) -> RankerModel:
     """Fit the ranker's weights to reference critiques (needs scikit-learn)."""
     try:
         import numpy as np

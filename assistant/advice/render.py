@@ -54,6 +54,8 @@ def critique_markdown(critique: Critique) -> str:
                 lines += [f"Sources: {', '.join(f.citations)}", ""]
     if critique.interventions:
         lines += ["## What to do about it", ""]
+        if len(critique.interventions) > 1:
+            lines += ["In order of fit to this plan: start with the first.", ""]
         for i in critique.interventions:
             lines += [f"### {i.title}", "", i.rationale, "", "First steps:", ""]
             lines += [f"{n}. {s}" for n, s in enumerate(i.first_steps, start=1)]

@@ -73,6 +73,8 @@ def test_same_input_same_output(advisor: Advisor) -> None:
 def test_markdown_and_text_formats() -> None:
     md = run_cli("critique", "examples/plans/balanced.md", "--format", "markdown")
     assert md.returncode == 0 and md.stdout.startswith("# Critique of")
+    # the suggested interventions come best fit first, and the reader is told so
+    assert "## What to do about it\n\nIn order of fit to this plan: start with the first." in md.stdout
     text = run_cli("critique", "examples/plans/structural-heavy.md", "--format", "text")
     assert text.returncode == 0 and "Balance" in text.stdout
     bad = run_cli("critique", "examples/plans/balanced.md", "--format", "jsno")
