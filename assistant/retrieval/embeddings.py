@@ -291,6 +291,11 @@ class OnnxMiniLMEmbedder:
                 out[idx] = run(idx)
         return out
 
+    def forget(self) -> None:
+        """Drop the remembered vectors (benchmarks use it to time a plan never seen before)."""
+        with self._memo_lock:
+            self._memo.clear()
+
     def _embed_memoised(self, texts: list[str], max_tokens: int | None) -> Vectors:
         """One text per call, each vector remembered (see the class docstring)."""
         keys = [hashlib.blake2b(f"{max_tokens}\x00{t}".encode(), digest_size=16).digest() for t in texts]

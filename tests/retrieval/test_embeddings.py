@@ -210,3 +210,6 @@ def test_vectors_are_remembered_by_a_hash_of_their_text_and_the_memo_is_bounded(
     embedder.memo_size = 2
     embedder.embed(["one more action", "and another"], max_tokens=32)
     assert len(embedder._memo) == 2
+    embedder.forget()  # the benchmark's "new plan": nothing remembered, so everything is embedded again
+    embedder.embed(["one more action"], max_tokens=32)
+    assert len(embedder._memo) == 1 and len(runs) == 6
