@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..domain import THEMES, Balance, Critique, Finding, Theme
 from ..knowledge import Corpus
-from ..knowledge.models import Case
+from ..knowledge.models import Case, in_sentence
 from ..retrieval.lexical import tokenize
 
 __all__ = [
@@ -61,7 +61,7 @@ def _kind_label(corpus: Corpus, kind: str) -> str:
 
 def _code_label(corpus: Corpus, code: str) -> str:
     entry = corpus.codes.get(code)
-    return entry.label.lower() if entry else code.rsplit(".", 1)[-1].replace("-", " ")
+    return in_sentence(entry.label) if entry else code.rsplit(".", 1)[-1].replace("-", " ")
 
 
 def critique_narrative(critique: Critique) -> str:
@@ -201,7 +201,7 @@ def intervention_answer(iv_id: str, critique: Critique | None, corpus: Corpus, *
         fits = [f for f in critique.findings if f.kind in iv.answers]
         if fits:
             lines += ["**Why it fits your plan.** It answers " + ", ".join(
-                f"{f.id} ({_kind_label(corpus, f.kind).lower()})" for f in fits) + ".", ""]
+                f"{f.id} ({in_sentence(_kind_label(corpus, f.kind))})" for f in fits) + ".", ""]
     if who:
         touching = _actions_about(who, critique)
         if touching:
@@ -302,7 +302,7 @@ def case_answer(case_id: str, corpus: Corpus, *, why: str | None = None) -> Answ
     lines += ["", f"Source: `{case.ref_id}` (evidence confidence: {case.confidence}; "
               f"{len(case.sources)} sources, first: {case.sources[0].url})"]
     if case.unconfirmed:
-        lines.append(f"Not confirmed: {'; '.join(case.unconfirmed)}")
+        lines += ["", "Not confirmed by a source:"] + [f"- {u}" for u in case.unconfirmed]
     return Answer("\n".join(lines), [case.ref_id])
 
 
@@ -476,14 +476,14 @@ def advice_answer(critique: Critique, corpus: Corpus) -> Answer:
     """Where to start: the critique's interventions, each with the finding it answers and its first step."""
     if not critique.interventions:
         return Answer("I have no interventions to suggest for this plan: " + critique.verdict.headline)
-    labels = {f.id: _kind_label(corpus, f.kind).lower() for f in critique.findings}
+    labels = {f.id: in_sentence(_kind_label(corpus, f.kind)) for f in critique.findings}
     lines = ["Where I would start, in order:", ""]
     citations: list[str] = []
     for n, advice in enumerate(critique.interventions[:3], start=1):
         answers = ", ".join(f"{a} ({labels[a]})" for a in advice.addresses if a in labels)
         lines.append(f"{n}. **{advice.title}**" + (f" — answers {answers}" if answers else ""))
         if advice.first_steps:
-            lines.append(f"   First step: {advice.first_steps[0]}")
+            lines.append(f"   - First step: {advice.first_steps[0]}")
         citations += [f"intervention:{advice.id}", *advice.citations[:1]]
     rest = critique.interventions[3:]
     if rest:

@@ -28,7 +28,7 @@ from ..domain import (
     Verdict,
 )
 from ..knowledge import Corpus
-from ..knowledge.models import Intervention
+from ..knowledge.models import Intervention, in_sentence
 from .ranking import CONTEXT, InterventionRanker, PlanFacts
 
 __all__ = ["CaseFinder", "compose_critique", "references_for"]
@@ -165,7 +165,7 @@ def compose_critique(
     for iv, addressed, reasons in _choose_interventions(ranker, analysis, findings, balance,
                                                         verdict.structural_overuse):
         quote = addressed[0].evidence[0].quote if addressed and addressed[0].evidence else None
-        labels = [f"{f.id} ({kinds_def[f.kind].label.lower() if f.kind in kinds_def else f.kind})" for f in addressed]
+        labels = [f"{f.id} ({in_sentence(kinds_def[f.kind].label) if f.kind in kinds_def else f.kind})" for f in addressed]
         context = CONTEXT[reasons[0]].describes if reasons else None
         rationale = " ".join(str(module.rationale(  # type: ignore[attr-defined]
             iv, labels, quote, context, verdict.structural_overuse)).split())

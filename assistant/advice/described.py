@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..analysis.actions import CodedAction, PlanAnalysis
 from ..domain import THEMES
 from ..knowledge import Corpus
+from ..knowledge.models import in_sentence
 from .answers import HORIZON_WORDS, ORIENTATION_WORDS, PROFESSIONS
 from .intents import Statement
 
@@ -114,7 +115,7 @@ def acknowledgement(new: Sequence[Statement], analysis: PlanAnalysis, corpus: Co
         parts = []
         for a in coded:
             code = corpus.codes.get(a.code)
-            label = code.label.lower() if code else a.code
+            label = in_sentence(code.label) if code else a.code
             parts.append(f"{a.theme}, {ORIENTATION_WORDS[a.orientation]} ({label}); {HORIZON_WORDS[a.horizon]}")
         lines.append(f"- “{statement.text}” — " + "; ".join(parts))
     heard = "Noted. I've added this to the plan:" if len(new) == 1 else "Noted. I've added these to the plan:"

@@ -28,6 +28,7 @@ __all__ = [
     "ReferenceEntry",
     "ReferencesFile",
     "ThemeDef",
+    "in_sentence",
 ]
 
 CODE_ID = re.compile(r"^(leadership|strategy|structure|people)\.(structural|relational|work_process)\.[a-z0-9]+(-[a-z0-9]+)*$")
@@ -38,6 +39,12 @@ CASE_REF = re.compile(r"^case:[a-z0-9]+(-[a-z0-9]+)*$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def in_sentence(label: str) -> str:
+    """A title-case label for use inside a sentence: "Shared records and IT" -> "shared records
+    and IT" (words with two or more capitals, such as IT, KPIs or NHS, keep their case)."""
+    return " ".join(w if sum(c.isupper() for c in w) > 1 else w.lower() for w in label.split(" "))
 
 
 def _nonblank(values: list[str]) -> list[str]:

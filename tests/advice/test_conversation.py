@@ -438,3 +438,15 @@ def test_quotations_in_offline_answers_are_verbatim_from_the_plan_or_the_corpus(
         assert conv.plan_text is not None
         for quote in re.findall(r"“([^”]{15,})”", done.answer):
             assert quote in conv.plan_text or quote in corpus_text, (question, quote)
+
+
+def test_answers_name_codes_and_findings_in_plain_sentences(advisor: Advisor) -> None:
+    from assistant.advice.answers import _shared_words
+
+    words = _shared_words(["structure.structural.shared-records-and-it", "leadership.structural.boards-and-committees"],
+                          advisor.corpus)
+    assert words == "relied on shared records and IT and boards and committees"  # not "... and it"
+    conv = Conversation(advisor)
+    run(conv.send(PLAN))
+    _, done = run(conv.send("What should we do first?"))
+    assert "\n   - First step: " in done.answer  # its own line under each intervention, not run on

@@ -100,3 +100,12 @@ def test_user_corpus_layers_over_shipped(tmp_path: Path) -> None:
     (user / "cases" / "our-trust.md").write_text(src.replace("id: torbay", "id: our-trust", 1))
     c = load_corpus([shipped_corpus_path(), user])
     assert "our-trust" in c.cases and "torbay" in c.cases
+
+
+def test_labels_read_naturally_inside_a_sentence() -> None:
+    from assistant.knowledge.models import in_sentence
+
+    assert in_sentence("Shared records and IT") == "shared records and IT"
+    assert in_sentence("Targets and KPIs") == "targets and KPIs"
+    assert in_sentence("Project management as the product") == "project management as the product"
+    assert in_sentence("NHS Change Model") == "NHS change model"
