@@ -134,14 +134,18 @@ def test_an_unexpected_exception_in_a_model_never_reaches_the_user(advisor: Advi
 
 
 def test_invented_citations_and_interventions_are_dropped_and_counted(
-        advisor: Advisor, heavy_doc: PlanDocument, heavy_offline: Critique) -> None:
+        advisor: Advisor, heavy_doc: PlanDocument, heavy_offline: Critique, caplog: pytest.LogCaptureFixture) -> None:
     draft = draft_from(heavy_offline)
     draft["findings"][0]["citations"] = ["case:atlantis", "framework:made-up", "case:torbay", "torbay"]
     draft["interventions"].append({"id": "mandatory-team-building-away-days", "addresses": ["f1"],
                                    "rationale": "Invented.", "citations": ["case:el-dorado"]})
-    run = run_critique(advisor, heavy_doc, model=ScriptedChatModel(dumps(draft)))
+    with caplog.at_level(logging.WARNING):
+        run = run_critique(advisor, heavy_doc, model=ScriptedChatModel(dumps(draft)))
     c = run.critique
     assert c.backend == "scripted/test"
+    # the user is told (a warning: counts only, never plan text)
+    assert any("dropped from the model's critique" in r.getMessage() and "3 citation(s) not in the corpus" in r.getMessage()
+               and "1 unknown intervention(s)" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     counts = run.record.grounding
     assert counts is not None
     assert counts.citations - counts.citations_resolved == 3

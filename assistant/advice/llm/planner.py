@@ -510,10 +510,12 @@ def _structured_critique(chat_model: ChatModel, messages: list[ChatMessage], pro
     if merged.verdict_flagged:
         log.warning("the model's verdict contradicted the measured balance; the offline verdict is kept")
     if merged.counts.dropped or merged.counts.findings_dropped:
-        log.info("grounding dropped %d quote(s), %d citation(s), %d intervention(s), %d finding(s)",
-                 merged.counts.quotes - merged.counts.quotes_verbatim,
-                 merged.counts.citations - merged.counts.citations_resolved,
-                 merged.counts.interventions - merged.counts.interventions_valid, merged.counts.findings_dropped)
+        # a warning, so the user sees it: what the model said that did not check out (counts only)
+        log.warning("dropped from the model's critique: %d quote(s) not verbatim in the plan, %d citation(s) "
+                    "not in the corpus, %d unknown intervention(s), %d finding(s) left without evidence",
+                    merged.counts.quotes - merged.counts.quotes_verbatim,
+                    merged.counts.citations - merged.counts.citations_resolved,
+                    merged.counts.interventions - merged.counts.interventions_valid, merged.counts.findings_dropped)
     if merged.contributed == 0 and (offline.findings or offline.interventions):
         raise ModelError(f"nothing in {chat_model.name}'s critique survived grounding.", reason="invalid-output")
     return merged.critique
