@@ -104,7 +104,17 @@ def serve(args: argparse.Namespace) -> int:
     }
     if args.workers > 1:
         # Each worker process imports the factory and builds its own app from the environment.
-        uvicorn.run(APP_FACTORY, factory=True, workers=args.workers, **options)
+        from .workers import reuse_port_supported, serve_workers
+
+        if not reuse_port_supported(args.port):
+            uvicorn.run(APP_FACTORY, factory=True, workers=args.workers, **options)
+            return 0
+        try:
+            return serve_workers(APP_FACTORY, args.workers, options)
+        except OSError as exc:
+            print(f"assistant: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+                  "Is another server using that port? Choose another with --port.", file=sys.stderr)
+            return 1
     else:
         from .app import create_app
 

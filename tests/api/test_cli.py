@@ -84,7 +84,19 @@ def test_public_host_with_keys_is_fine(env, uvicorn_calls) -> None:
 
 
 def test_several_workers_use_the_app_factory(env, uvicorn_calls) -> None:
+    from assistant.api import workers
+
+    # where each worker can have its own listening socket (Linux), our supervisor runs them
+    started: list[tuple[str, int, dict[str, Any]]] = []
+    env.setattr(workers, "serve_workers", lambda app, n, options: started.append((app, n, options)) or 0)
     assert main(["serve", "--workers", "2"]) == 0
+    if workers.reuse_port_supported(8000):
+        (app, n, options), = started
+        assert (app, n, options["port"]) == ("assistant.api.app:create_app", 2, 8000)
+        assert options["log_config"]["loggers"]["assistant"]["handlers"] == ["default"]
+        assert not uvicorn_calls
+    # elsewhere, and for port 0, uvicorn's own supervisor does
+    assert main(["serve", "--workers", "2", "--port", "0"]) == 0
     (args, kwargs), = uvicorn_calls
     assert args == ("assistant.api.app:create_app",)
     assert kwargs["factory"] is True and kwargs["workers"] == 2
