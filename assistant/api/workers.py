@@ -15,6 +15,7 @@ them all on SIGINT or SIGTERM. Elsewhere, or with port 0, uvicorn's supervisor i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -61,10 +62,9 @@ def _worker(app: str, options: dict[str, Any]) -> None:  # runs in a child proce
 
     sock = _bind(options["host"], options["port"], reuse_port=True)
     config = uvicorn.Config(app, factory=True, **options)
-    try:
+    # Ctrl+C reaches every process of the group; uvicorn shuts down, then re-raises it
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # Ctrl+C reaches every process of the group; uvicorn has shut down
-        pass
 
 
 def serve_workers(app: str, workers: int, options: dict[str, Any]) -> int:
