@@ -241,6 +241,9 @@ def detect_pm_as_product(analysis: PlanAnalysis) -> Detection | None:
     return None
 
 
+THIN_RELATIONAL_SHARE = 0.2
+
+
 def detect_structure_without_relationship(analysis: PlanAnalysis) -> Detection | None:
     big = [a for a in analysis.actions if a.orientation == "structural" and (
         _code_in(a, *BIG_STRUCTURE) or (BIG_STRUCTURE_WORDS.search(a.text) and a.theme in ("structure", "leadership"))
@@ -248,7 +251,10 @@ def detect_structure_without_relationship(analysis: PlanAnalysis) -> Detection |
     if not big:
         return None
     mechanisms = _concrete_relational(analysis, ("structure", "people", "leadership"))
-    if not mechanisms or (len(big) >= 2 and len(big) >= 2 * len(mechanisms)):
+    # In a plan that is overwhelmingly structural, a few actions read as relational rarely amount
+    # to a mechanism for changing how the people behind the structural changes work together.
+    thin = len(big) >= len(mechanisms) and balance_of(analysis.actions).relational_share < THIN_RELATIONAL_SHARE
+    if not mechanisms or (len(big) >= 2 and len(big) >= 2 * len(mechanisms)) or thin:
         theme: Theme = "structure" if any(a.theme == "structure" for a in big) else big[0].theme
         return Detection("structure-without-relationship", theme, tuple(_q(a) for a in big[:3]),
                          {"structural_changes": len(big), "relational_mechanisms": len(mechanisms)})

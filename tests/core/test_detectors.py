@@ -115,3 +115,48 @@ def test_an_nhs_trust_is_not_a_claim_about_trust() -> None:
 
     assert not CULTURE_CLAIM.search("The NHS Trust Board will approve the business case.")
     assert CULTURE_CLAIM.search("We will build trust between the community teams.")
+
+
+SINGLE_MANAGEMENT = """\
+Community Mental Health Services: Single Management Plan 2025/26
+
+1. The adult community mental health teams of the Trust and the council will move under one Head of Service from 1 June 2025.
+2. Both teams will be co-located in the Riverside Centre by September 2025.
+3. A single referral form and one point of access will replace the two front doors.
+4. Budgets for community mental health will be pooled under a Section 75 agreement.
+5. A Mental Health Partnership Board will oversee delivery and meet monthly.
+6. All staff will complete mandatory training on the new case management system by October 2025.
+7. Performance will be reported monthly against waiting time, caseload and budget targets.
+8. Job descriptions will be harmonised and staff will transfer to the new structure.
+9. A programme manager will keep a project plan and risk register.
+10. Social workers and nurses will hold a weekly multidisciplinary team meeting to discuss complex cases.
+11. Team leaders will meet monthly with staff to hear their views on the new service.
+12. A buddying scheme will pair each council social worker with a Trust nurse for the first three months.
+13. A business case will set out savings of £1.2m from the single management structure.
+14. Sickness absence and agency spend will be tracked in a monthly dashboard.
+15. An information governance agreement will be signed by both organisations.
+17. All policies will be reviewed against the Trust's policy framework by March 2026.
+"""
+
+
+def test_a_few_relational_actions_in_an_overwhelmingly_structural_plan_are_not_a_mechanism(
+        advisor: Advisor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # five structural changes against three relational actions, in a plan 18 % relational: the
+    # ratio alone (fewer than two changes per mechanism) would let it pass
+    found = kinds(advisor, SINGLE_MANAGEMENT)
+    assert "structure-without-relationship" in found
+    assert "The adult community mental health teams of the Trust and the council will move under one Head of Service " \
+        "from 1 June 2025." in found["structure-without-relationship"]
+    from assistant.analysis import detect
+
+    monkeypatch.setattr(detect, "THIN_RELATIONAL_SHARE", 0.0)
+    assert "structure-without-relationship" not in kinds(advisor, SINGLE_MANAGEMENT)
+
+
+def test_the_same_changes_with_real_relational_work_are_not_flagged(advisor: Advisor) -> None:
+    richer = SINGLE_MANAGEMENT + """\
+18. Nurses and social workers will co-design the new joint assessment with people who use the service and their carers.
+19. Every team will take part in a facilitated session each quarter to map how well they coordinate and agree what to change.
+20. Staff from both organisations will learn together in monthly case-based sessions on shared cases.
+"""
+    assert "structure-without-relationship" not in kinds(advisor, richer)
