@@ -26,6 +26,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    """Wait until a started `assistant serve` answers /readyz; fail with its log if it exits or hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"assistant serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"assistant serve did not become ready:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("live-home")
@@ -39,18 +55,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                     "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"assistant serve exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"assistant serve did not become ready:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_ready(base, process, log_path)
         yield base
     finally:
         process.terminate()

@@ -17,7 +17,7 @@ import pytest
 from assistant.api.workers import reuse_port_supported
 
 from .conftest import KEY
-from .test_live import free_port
+from .test_live import free_port, wait_ready
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(1), reason="per-worker sockets need Linux SO_REUSEPORT")
 
@@ -60,21 +60,6 @@ def _established(pid: int, port: int) -> int:
     return count
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"assistant serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"assistant serve did not become ready:\n{log.read_text()}")
-        time.sleep(0.2)
-
-
 def _serve_command(port: int) -> list[str]:
     return [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
 
@@ -94,7 +79,7 @@ def served(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int, 
     with open(log, "wb") as out:
         process = subprocess.Popen(_serve_command(port), env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", process, log)
+        wait_ready(f"http://127.0.0.1:{port}", process, log)
         yield process, port, log
     finally:
         if process.poll() is None:
@@ -138,7 +123,7 @@ def test_a_worker_that_dies_is_replaced_and_stopping_stops_all(
             break
         assert time.monotonic() < deadline, f"the dead worker was not replaced: {now}\n{log.read_text()}"
         time.sleep(0.2)
-    _wait_ready(f"http://127.0.0.1:{port}", process, log)
+    wait_ready(f"http://127.0.0.1:{port}", process, log)
     assert "exited with code -9; starting another" in log.read_text()
     replacement = next(w for w in now if w != second)
     process.send_signal(signal.SIGTERM)
