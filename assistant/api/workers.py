@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["reuse_port_supported", "serve_workers"]
+__all__ = ["PER_WORKER_SOCKETS", "reuse_port_supported", "serve_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,15 @@ RESTART_PAUSE_S = 1.0  # a worker that dies is restarted after this pause ...
 MAX_RESTARTS_PER_MINUTE = 10  # ... unless they keep dying, which means something is wrong
 
 
+# Linux balances connections across sockets bound with SO_REUSEPORT; other systems either lack it
+# or give every connection to the last socket bound.
+PER_WORKER_SOCKETS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
 def reuse_port_supported(port: int) -> bool:
-    """Whether workers can each bind their own socket and have the kernel balance between them."""
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT") and port != 0
+    """Whether workers can each bind their own socket on ``port`` and have the kernel balance
+    between them (not for port 0, where each worker would get a different port)."""
+    return PER_WORKER_SOCKETS and port != 0
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -32,11 +33,9 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: 
     while True:
         if process.poll() is not None:
             pytest.fail(f"assistant serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
+        with contextlib.suppress(httpx.TransportError):  # not listening yet: ask again
             if httpx.get(base + "/readyz", timeout=2).status_code == 200:
                 return
-        except httpx.TransportError:
-            pass
         if time.monotonic() > deadline:
             pytest.fail(f"assistant serve did not become ready:\n{log.read_text()}")
         time.sleep(0.2)

@@ -14,12 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.api.workers import reuse_port_supported
+from assistant.api.workers import PER_WORKER_SOCKETS
 
 from .conftest import KEY
 from .test_live import free_port, wait_ready
 
-pytestmark = pytest.mark.skipif(not reuse_port_supported(1), reason="per-worker sockets need Linux SO_REUSEPORT")
+pytestmark = pytest.mark.skipif(
+    not PER_WORKER_SOCKETS,
+    reason="per-worker sockets exist only on Linux (SO_REUSEPORT); elsewhere `serve --workers` hands over to "
+           "uvicorn's own supervisor, which tests/api/test_cli.py covers")
 
 
 def _children(pid: int) -> list[int]:
