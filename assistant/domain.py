@@ -23,6 +23,9 @@ __all__ = [
     "InterventionAdvice",
     "Orientation",
     "PlanInfo",
+    "PlanReading",
+    "ReadingAction",
+    "ReadingFinding",
     "Reference",
     "ReferenceKind",
     "Severity",
@@ -139,6 +142,37 @@ class Critique(_Wire):
     findings: list[Finding]
     interventions: list[InterventionAdvice]
     references: list[Reference]
+
+
+class ReadingAction(BaseModel):
+    """One coded action of a reading (PRODUCT.md section 4b): ``text`` is a span of the plan."""
+
+    model_config = ConfigDict(extra="ignore")
+    text: str = Field(min_length=1)
+    theme: Theme
+    orientation: Orientation
+    horizon: Horizon = "unspecified"
+    concrete: bool | None = None
+    note: str | None = None
+
+
+class ReadingFinding(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: FindingKind
+    evidence: list[str] = Field(default_factory=list)
+
+
+class PlanReading(BaseModel):
+    """The Reading contract: a plan turned into coded actions, optionally with a judgement on top.
+
+    One shape for what a model returns, what a user gives (``--reading``), and a dataset's gold
+    actions. Texts are located in the plan before use; other top-level keys are ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    actions: list[ReadingAction] = Field(default_factory=list)
+    findings: list[ReadingFinding] = Field(default_factory=list)
+    interventions: list[str] = Field(default_factory=list)
 
 
 def critique_json_schema() -> str:

@@ -104,6 +104,14 @@ def add_parsers(sub: Any) -> None:
                      help="exit 1 unless hybrid recall@5 >= 0.90 and at least as good as each alone")
     ret.set_defaults(handler=cmd_retrieval)
 
+    v = ev.add_parser("validate", help="check reference samples: schema, strings in the plan, real-plan rules",
+                      description="Load every sample under the given paths and list what is wrong with each: "
+                                  "schema errors, evidence and gold texts that are not in the plan, unknown "
+                                  "interventions, and for samples tagged 'real' the real-plan rules of "
+                                  "docs/coding-guide.md. Exit 1 when anything is wrong.")
+    v.add_argument("paths", nargs="+", metavar="PATH", help="sample YAML files or directories of them")
+    v.set_defaults(handler=cmd_validate)
+
     sc = ev.add_parser("scorers", help="list the scorers and the metrics they report")
     sc.set_defaults(handler=cmd_scorers)
 
@@ -225,6 +233,37 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
         print("retrieval: hybrid recall@5 is below its target", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ..errors import BadInputError
+    from ..knowledge import load_corpus
+    from .dataset import load_sample, real_sample_problems, sample_problems, split_problems
+
+    files: list[Path] = []
+    for raw in args.paths:
+        path = Path(raw)
+        if not path.exists():
+            raise BadInputError(f"{path} does not exist.")
+        files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+    known = load_corpus().interventions
+    problems: list[str] = []
+    splits: dict[str, list[Any]] = {}
+    for f in files:
+        try:
+            loaded = load_sample(f)
+        except BadInputError as exc:
+            problems.append(str(exc))
+            continue
+        problems += sample_problems(loaded, known)
+        if "real" in loaded.sample.tags:
+            problems += real_sample_problems(loaded)
+            splits.setdefault(f.parent.name, []).append(loaded)
+    problems += split_problems(splits)
+    for line in problems:
+        print(line)
+    print(f"{len(files)} sample(s), {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_scorers(args: argparse.Namespace) -> int:

@@ -28,7 +28,9 @@ __all__ = [
     "injection_spans",
     "load_dataset",
     "load_sample",
+    "real_sample_problems",
     "sample_problems",
+    "split_problems",
     "without_injections",
 ]
 
@@ -63,7 +65,20 @@ Tag = Literal[
     "vanguard",
     "neighbourhood-teams",
     "mixed",
+    "real",
+    "pdf",
+    "timeline",
+    "numbered-list",
+    "rag-table",
+    "run-in-list",
+    "appendix",
+    "non-english",
 ]
+
+NotCodedKind = Literal[
+    "context", "belief", "value", "aim", "heading", "attributed", "metadata", "reviewer", "other",
+]
+"""Why a span of plan text is not an action (``docs/coding-guide.md``)."""
 
 
 class _Strict(BaseModel):
@@ -73,6 +88,8 @@ class _Strict(BaseModel):
 class Setting(_Strict):
     country: str
     organisation_type: str
+    year: int | None = Field(default=None, ge=1990, le=2100, description="The year of the plan it paraphrases.")
+    document_type: str | None = Field(default=None, description="e.g. ICS strategy, IJB strategic plan, board paper.")
 
 
 class ShareBounds(_Strict):
@@ -88,7 +105,21 @@ class ShareBounds(_Strict):
 
 class ExpectedFinding(_Strict):
     kind: FindingKind
-    evidence: str = Field(min_length=3, description="An exact substring of the plan.")
+    evidence: list[str] = Field(min_length=1, description="Exact substrings of the plan that show the pattern "
+                                "(one string or a list; several when several actions show it).")
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("evidence")
+    @classmethod
+    def _quotes_not_trivial(cls, v: list[str]) -> list[str]:
+        for quote in v:
+            if len(quote) < 3:
+                raise ValueError(f"evidence quote {quote!r} is too short to show anything")
+        return v
 
 
 class Reference(_Strict):
@@ -124,6 +155,16 @@ class GoldAction(_Strict):
     theme: Theme
     orientation: Orientation
     horizon: Horizon
+    concrete: bool | None = Field(default=None, description="Names a mechanism: who, what, when or with what resource.")
+    note: str | None = Field(default=None, description="Why a borderline call went the way it did.")
+
+
+class NotCoded(_Strict):
+    """Plan text deliberately not coded as an action, and why (borderline and action-like spans)."""
+
+    text: str = Field(min_length=3, description="An exact substring of the plan.")
+    kind: NotCodedKind
+    note: str | None = None
 
 
 class Sample(_Strict):
@@ -133,13 +174,30 @@ class Sample(_Strict):
     tags: list[Tag] = Field(default_factory=list)
     plan: str | None = None
     plan_file: str | None = Field(default=None, description="A .docx/.pdf/.md beside the YAML.")
+    renderings: list[str] = Field(
+        default_factory=list,
+        description="The same plan as other files beside the YAML (.docx, .pdf, .md, .txt); each must read "
+                    "to the same actions, balance and verdict as ``plan``.")
+    programme: str | None = Field(default=None, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                                  description="The real programme a paraphrased plan comes from; "
+                                              "no programme may appear in two splits.")
+    sources: list[str] = Field(default_factory=list, description="URLs the paraphrase's facts come from.")
     reference: Reference
     gold_actions: list[GoldAction] = Field(default_factory=list)
+    not_coded: list[NotCoded] = Field(default_factory=list)
     injections: list[str] = Field(
         default_factory=list,
         description="Injected instructions, each an exact substring of the plan (injection samples). "
                     "When empty, injected sentences are found by pattern.",
     )
+
+    @field_validator("sources")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not re.match(r"^https?://[^\s/]+\.[^\s]+$", url):
+                raise ValueError(f"source {url!r} is not an http(s) URL")
+        return v
 
     @model_validator(mode="after")
     def _one_plan(self) -> Sample:
@@ -216,11 +274,18 @@ def sample_problems(loaded: LoadedSample, known_interventions: Collection[str] |
                 out.append(f"{s.id}: reference.interventions: {iid!r} is not in the library"
                            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     for i, f in enumerate(s.reference.findings):
-        if f.evidence not in text:
-            out.append(f"{s.id}: reference.findings[{i}] ({f.kind}) evidence is not in the plan: {f.evidence[:70]!r}")
+        for quote in f.evidence:
+            if quote not in text:
+                out.append(f"{s.id}: reference.findings[{i}] ({f.kind}) evidence is not in the plan: {quote[:70]!r}")
     for i, g in enumerate(s.gold_actions):
         if g.text not in text:
             out.append(f"{s.id}: gold_actions[{i}] text is not in the plan: {g.text[:70]!r}")
+    for i, n in enumerate(s.not_coded):
+        if n.text not in text:
+            out.append(f"{s.id}: not_coded[{i}] text is not in the plan: {n.text[:70]!r}")
+    for name in s.renderings:
+        if not (loaded.path.parent / name).is_file():
+            out.append(f"{s.id}: renderings: {name!r} is not beside the sample")
     for i, inj in enumerate(s.injections):
         if inj not in text:
             out.append(f"{s.id}: injections[{i}] is not in the plan: {inj[:70]!r}")
@@ -228,6 +293,71 @@ def sample_problems(loaded: LoadedSample, known_interventions: Collection[str] |
         out.append(f"{s.id}: tagged injection but no injected text found; list it under `injections:`")
     if s.injections and "injection" not in s.tags:
         out.append(f"{s.id}: lists injections but is not tagged injection")
+    return out
+
+
+REAL_WORDS = (250, 900)
+REAL_INTERVENTIONS = (2, 5)
+
+
+def gold_share(sample: Sample) -> float | None:
+    """The relational share of a sample's gold reading: (relational + work_process) / actions."""
+    if not sample.gold_actions:
+        return None
+    return sum(g.orientation != "structural" for g in sample.gold_actions) / len(sample.gold_actions)
+
+
+def real_sample_problems(loaded: LoadedSample) -> list[str]:
+    """What a paraphrased real plan needs beyond any sample (``docs/coding-guide.md``): its sources,
+    programme and year; 250-900 words; 2-5 interventions; ``concrete`` on every gold action; a
+    relational-share band that holds the gold reading's share."""
+    s, out = loaded.sample, []
+    if "real" not in s.tags:
+        out.append(f"{s.id}: a real-plan sample is tagged 'real'")
+    if not s.sources:
+        out.append(f"{s.id}: sources: list the URLs the paraphrase's facts come from")
+    if s.programme is None:
+        out.append(f"{s.id}: programme: name the real programme (a slug) so splits can be kept apart")
+    if s.setting.year is None or s.setting.document_type is None:
+        out.append(f"{s.id}: setting: give the year and document_type of the plan it paraphrases")
+    words = len(loaded.text.split())
+    if not REAL_WORDS[0] <= words <= REAL_WORDS[1]:
+        out.append(f"{s.id}: plan has {words} words; a real-plan paraphrase has {REAL_WORDS[0]}-{REAL_WORDS[1]}")
+    n = len(s.reference.interventions)
+    if not REAL_INTERVENTIONS[0] <= n <= REAL_INTERVENTIONS[1]:
+        out.append(f"{s.id}: reference.interventions has {n}; give {REAL_INTERVENTIONS[0]}-{REAL_INTERVENTIONS[1]}")
+    if not s.gold_actions:
+        out.append(f"{s.id}: gold_actions: code every action of the plan")
+    missing = [i for i, g in enumerate(s.gold_actions) if g.concrete is None]
+    if missing:
+        out.append(f"{s.id}: gold_actions{missing[:5]}: say concrete: true or false for every action")
+    texts = [g.text for g in s.gold_actions]
+    for dup in sorted({t for t in texts if texts.count(t) > 1}):
+        out.append(f"{s.id}: gold_actions: {dup[:60]!r} is coded twice")
+    share = gold_share(s)
+    band = s.reference.relational_share
+    if share is not None and not band.min - 1e-9 <= share <= band.max + 1e-9:
+        out.append(f"{s.id}: reference.relational_share [{band.min}, {band.max}] does not hold the gold "
+                   f"actions' share {share:.2f}")
+    return out
+
+
+def split_problems(splits: dict[str, list[LoadedSample]]) -> list[str]:
+    """Programmes (and ids) that appear in more than one split."""
+    seen: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    out = []
+    for split, samples in splits.items():
+        for loaded in samples:
+            s = loaded.sample
+            if s.id in ids and ids[s.id] != split:
+                out.append(f"{s.id}: the same id is in {ids[s.id]} and {split}")
+            ids[s.id] = split
+            if s.programme is None:
+                continue
+            if s.programme in seen and seen[s.programme] != split:
+                out.append(f"{s.id}: programme {s.programme!r} is in {seen[s.programme]} and {split}")
+            seen.setdefault(s.programme, split)
     return out
 
 

@@ -24,7 +24,7 @@ from ..errors import AdvisorError, UnknownIdError
 from .dataset import LoadedSample, load_dataset
 from .gate import BarResult, Thresholds, load_thresholds
 from .records import Metric, RunRecord, Score
-from .scorers import MISSED, MetricSpec, all_metrics
+from .scorers import LAYERS, MISSED, MetricSpec, all_metrics, layer_of
 
 __all__ = ["FORMATS", "render_report"]
 
@@ -68,6 +68,10 @@ class MetricRow:
     bar_min: float | None = None
 
     @property
+    def layer(self) -> str:
+        return layer_of(self.name)
+
+    @property
     def unit(self) -> str:
         return self.spec.unit if self.spec else "ratio"
 
@@ -94,7 +98,8 @@ def _metric_rows(record: RunRecord, thresholds: Thresholds | None) -> list[Metri
                                                 f"<= {bar.max:g}" if bar.max is not None else "") if x)
             passed = result.passed
         rows.append(MetricRow(name, metric, specs.get(name), bar_text, passed, bar.min if bar else None))
-    return rows
+    # Reading (what is an action, how it is coded), then judgement, then grounding: each layer apart.
+    return sorted(rows, key=lambda r: LAYERS.index(r.layer))
 
 
 def _sample_values(record: RunRecord, sample_id: str) -> dict[str, float]:
@@ -146,10 +151,15 @@ def _table(record: RunRecord, thresholds: Thresholds | None) -> str:
     console.print(f"Run {record.run_id}  backend {record.backend}{' ' + record.model if record.model else ''}  "
                   f"dataset {record.dataset.path} ({record.dataset.hash}, {len(record.outputs)} samples)  "
                   f"status {record.status}")
-    t = Table("metric", "value", "n", "bar", "", title="Metrics")
+    t = Table("layer", "metric", "value", "n", "bar", "", title="Metrics")
+    previous = None
     for row in _metric_rows(record, thresholds):
         mark = "" if row.passed is None else ("PASS" if row.passed else "MISS")
-        t.add_row(row.name, row.shown(), str(row.metric.n), row.bar or "", mark)
+        if previous is not None and row.layer != previous:
+            t.add_section()
+        t.add_row(row.layer if row.layer != previous else "", row.name, row.shown(), str(row.metric.n),
+                  row.bar or "", mark)
+        previous = row.layer
     console.print(t)
     s = Table(title="Samples")
     s.add_column("sample", no_wrap=True)
@@ -178,10 +188,12 @@ def _markdown(record: RunRecord, thresholds: Thresholds | None) -> str:
         lines.append(f"- note: {note}")
     if record.prompts:
         lines.append("- prompts: " + ", ".join(f"`{k}` {p.version} ({p.hash[:10]})" for k, p in record.prompts.items()))
-    lines += ["", "## Metrics", "", "| metric | value | n | bar | |", "|---|---:|---:|---|---|"]
-    for row in _metric_rows(record, thresholds):
-        mark = "" if row.passed is None else ("pass" if row.passed else "**miss**")
-        lines.append(f"| {row.name} | {row.shown()} | {row.metric.n} | {row.bar or ''} | {mark} |")
+    lines += ["", "## Metrics"]
+    for layer, rows in itertools.groupby(_metric_rows(record, thresholds), key=lambda r: r.layer):
+        lines += ["", f"### {layer.capitalize()}", "", "| metric | value | n | bar | |", "|---|---:|---:|---|---|"]
+        for row in rows:
+            mark = "" if row.passed is None else ("pass" if row.passed else "**miss**")
+            lines.append(f"| {row.name} | {row.shown()} | {row.metric.n} | {row.bar or ''} | {mark} |")
     lines += ["", "## Samples", "", "| sample | " + " | ".join(label for _, label in SAMPLE_COLUMNS) + " | issues |",
               "|---|" + "---:|" * len(SAMPLE_COLUMNS) + "---|"]
     for sample_id in record.outputs:
@@ -220,7 +232,8 @@ def _sample_view(record: RunRecord, sample_id: str, loaded: LoadedSample | None)
     marks: list[tuple[int, int, str]] = []
     if loaded is not None:
         for expected in loaded.sample.reference.findings:
-            marks += [(s, e, "ev") for s, e in _find_all(loaded.text, expected.evidence)[:1]]
+            for quote in expected.evidence:
+                marks += [(s, e, "ev") for s, e in _find_all(loaded.text, quote)[:1]]
         if critique is not None:
             for finding in critique.findings:
                 for q in finding.evidence:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain import Critique
 from ..errors import UnknownIdError
+from .agreement import SpanLabel, cohen_kappa, compare_readings, locate_all
 from .dataset import LoadedSample
 from .records import Metric, SampleOutput, Score
 
@@ -46,6 +47,7 @@ __all__ = [
     "all_metrics",
     "critique_narrative",
     "get_scorer",
+    "layer_of",
     "resolve_scorers",
     "score_sample",
     "scorer",
@@ -165,6 +167,25 @@ def resolve_scorers(names: Iterable[str] | None) -> list[Scorer]:
         return [s for s in SCORERS.values() if s.default]
     flat = [n.strip() for name in names for n in name.split(",") if n.strip()]
     return [get_scorer(n) for n in dict.fromkeys(flat)]
+
+
+LAYERS = ("reading", "judgement", "grounding", "other")
+_JUDGEMENT = ("verdict", "relational_share", "finding", "evidence", "intervention", "must_not", "semantic",
+              "judge")
+_GROUNDING = ("quotes", "citations", "injection", "interventions_valid", "offsets")
+
+
+def layer_of(metric: str) -> str:
+    """Which layer of the pipeline a metric measures: reading (what is an action and how it is
+    coded), judgement (verdict, findings, evidence, advice), grounding (quotes, citations,
+    injections), or other."""
+    if metric.startswith(("reading_", "coder_")):
+        return "reading"
+    if metric.startswith(_GROUNDING):
+        return "grounding"
+    if metric.startswith(_JUDGEMENT):
+        return "judgement"
+    return "other"
 
 
 def all_metrics() -> dict[str, MetricSpec]:
@@ -354,6 +375,79 @@ def coder(ctx: ScoreContext, item: Item) -> Score | None:
                  explanation=f"{n} gold actions, {n - len(wrong)} fully right" if n else None)
 
 
+# --- reading: action detection and coding, on matched spans -----------------------------------
+
+def gold_spans(loaded: LoadedSample) -> list[SpanLabel]:
+    """A sample's gold actions as labelled spans of its plan (a text not in the plan is left out)."""
+    golds = loaded.sample.gold_actions
+    spans = locate_all(loaded.text, [g.text for g in golds])
+    return [SpanLabel(sp[0], sp[1], g.theme, g.orientation, g.horizon, g.concrete, g.text)
+            for g, sp in zip(golds, spans, strict=True) if sp is not None]
+
+
+def critique_spans(critique: Critique | None) -> list[SpanLabel]:
+    return [SpanLabel(a.start, a.end, a.theme, a.orientation, a.horizon, getattr(a, "concrete", None), a.text)
+            for a in (critique.actions if critique else [])]
+
+
+READING_DIMENSIONS = ("theme", "orientation", "horizon", "concrete")
+
+
+def _reading_aggregate(scores: list[Score]) -> dict[str, Metric]:
+    counts: Counter[str] = Counter()
+    pairs: dict[str, list[tuple[str, str]]] = {d: [] for d in READING_DIMENSIONS}
+    for sc in scores:
+        counts.update({k: int(v) for k, v in sc.data.get("counts", {}).items()})
+        for dim in READING_DIMENSIONS:
+            pairs[dim] += [tuple(p) for p in sc.data.get("pairs", {}).get(dim, [])]  # type: ignore[misc]
+    tp, fp, fn = counts["matched"], counts["only_b"], counts["only_a"]
+    n = tp + fn
+    out = {"reading_action_precision": Metric(value=_ratio(tp, tp + fp), n=tp + fp),
+           "reading_action_recall": Metric(value=_ratio(tp, n), n=n),
+           "reading_action_f1": Metric(value=_prf(tp, fp, fn)[2] if tp + fp + fn else None, n=n)}
+    for dim in READING_DIMENSIONS:
+        same = sum(1 for x, y in pairs[dim] if x == y)
+        out[f"reading_{dim}_accuracy"] = Metric(value=_ratio(same, len(pairs[dim])), n=len(pairs[dim]),
+                                                note="over gold actions the reader found")
+    for dim in ("theme", "orientation"):
+        out[f"reading_{dim}_kappa"] = Metric(value=cohen_kappa(pairs[dim]), n=len(pairs[dim]))
+    return out
+
+
+_READING_METRICS = [
+    MetricSpec("reading_action_precision", "Share of the reader's actions that match a gold action."),
+    MetricSpec("reading_action_recall", "Share of gold actions the reader found as actions."),
+    MetricSpec("reading_action_f1", "F1 of action detection: spans matched one to one, each covering "
+                                    "at least half of the other."),
+    *(MetricSpec(f"reading_{dim}_accuracy", f"Share of found gold actions whose {dim} the reader got right.")
+      for dim in READING_DIMENSIONS),
+    MetricSpec("reading_theme_kappa", "Cohen's kappa of theme between reader and gold, on found actions."),
+    MetricSpec("reading_orientation_kappa", "Cohen's kappa of orientation, on found actions."),
+]
+
+
+@scorer("reading", metrics=_READING_METRICS, aggregate=_reading_aggregate)
+def reading(ctx: ScoreContext, item: Item) -> Score | None:
+    """The reading against the gold: which spans are actions, and their codes where both agree it is one."""
+    if not item.sample.sample.gold_actions:
+        return None
+    cmp = compare_readings(item.sample.text, gold_spans(item.sample), critique_spans(item.critique))
+    counts = cmp.counts()
+    p, r = cmp.precision, cmp.recall
+    value = {"reading_action_precision": p if p is not None else 1.0,
+             "reading_action_recall": r if r is not None else 1.0}
+    value["reading_action_f1"] = (2 * value["reading_action_precision"] * value["reading_action_recall"]
+                                  / ((value["reading_action_precision"] + value["reading_action_recall"]) or 1))
+    for dim in READING_DIMENSIONS:
+        if counts[f"{dim}_n"]:
+            value[f"reading_{dim}_accuracy"] = counts[f"{dim}_same"] / counts[f"{dim}_n"]
+    data = {"counts": counts, "pairs": {dim: cmp.pairs(dim) for dim in READING_DIMENSIONS},
+            "missed": [x.text[:80] for x in cmp.only_a], "extra": [y.text[:80] for y in cmp.only_b]}
+    return Score(value=value, data=data,
+                 explanation=f"{counts['matched']} of {counts['matched'] + counts['only_a']} gold actions found, "
+                             f"{counts['only_b']} extra")
+
+
 # --- findings, evidence, interventions ---------------------------------------------------------
 
 def _finding_aggregate(scores: list[Score]) -> dict[str, Metric]:
@@ -402,14 +496,14 @@ def _micro(name: str, hit_key: str, total_key: str) -> AggregateFn:
 @scorer("evidence_recall", aggregate=_micro("evidence_recall", "hits", "expected"), metrics=[
     MetricSpec("evidence_recall", "Expected findings met by a finding of that kind quoting the expected evidence.")])
 def evidence_recall(ctx: ScoreContext, item: Item) -> Score | None:
-    """An expected finding is met when a finding of its kind quotes text overlapping its evidence."""
+    """An expected finding is met when a finding of its kind quotes text overlapping any of its evidence."""
     expected = item.sample.sample.reference.findings
     if not expected:
         return None
     text = item.sample.text
     hits, missed = 0, []
     for exp in expected:
-        spans = _spans(text, exp.evidence)
+        spans = [sp for quote in exp.evidence for sp in _spans(text, quote)]
         quotes = [q.quote for f in (item.critique.findings if item.critique else []) if f.kind == exp.kind
                   for q in f.evidence]
         quote_spans = [qs for q in quotes for qs in _spans(text, q)]

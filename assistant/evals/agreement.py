@@ -1,0 +1,221 @@
+"""How far two readings of the same plan agree: action detection, coding, and the judgement on top.
+
+One comparison serves three uses: the advisor's reading against a sample's gold actions (the
+``reading`` scorer), a second annotator against the reference (``AGREEMENT.md``), and a model's
+reading against the offline one. Actions are compared as spans of the plan: two actions match
+when each covers at least half of the other's letters and digits (so list markers, run-in labels
+and table pipes do not decide a match), one to one, best overlap first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ActionMatch",
+    "ReadingComparison",
+    "SpanLabel",
+    "cohen_kappa",
+    "compare_readings",
+    "locate",
+    "locate_all",
+    "set_agreement",
+]
+
+DIMENSIONS = ("theme", "orientation", "horizon", "concrete")
+MIN_COVER = 0.5
+
+_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                             "\u2014": "-", "\u00a0": " ", "\u2212": "-"})
+_SPACE = re.compile(r"\s+")
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """``text`` with typography made plain and whitespace runs made one space, and for each
+    character of the result its offset in ``text``."""
+    out: list[str] = []
+    where: list[int] = []
+    plain = text.translate(_TYPOGRAPHY)
+    for m in re.finditer(r"\s+|\S+", plain):
+        if m.group(0).isspace():
+            if out and out[-1] != " ":
+                out.append(" ")
+                where.append(m.start())
+        else:
+            out.extend(m.group(0))
+            where.extend(range(m.start(), m.end()))
+    return "".join(out), where
+
+
+def locate_all(text: str, needles: Sequence[str]) -> list[tuple[int, int] | None]:
+    """Where each needle sits in ``text`` (exactly, else ignoring whitespace and typography);
+    ``None`` for a needle that is not there. A needle found more than once takes the first
+    occurrence not already taken by an earlier needle."""
+    norm, where = _normalised(text)
+    taken: set[tuple[int, int]] = set()
+    out: list[tuple[int, int] | None] = []
+    for needle in needles:
+        span = _find(text, needle, taken) or _find_normalised(norm, where, needle, taken)
+        if span is not None:
+            taken.add(span)
+        out.append(span)
+    return out
+
+
+def locate(text: str, needle: str) -> tuple[int, int] | None:
+    return locate_all(text, [needle])[0]
+
+
+def _find(text: str, needle: str, taken: set[tuple[int, int]]) -> tuple[int, int] | None:
+    first = None
+    at = text.find(needle) if needle else -1
+    while at >= 0:
+        span = (at, at + len(needle))
+        first = first or span
+        if span not in taken:
+            return span
+        at = text.find(needle, at + 1)
+    return first
+
+
+def _find_normalised(norm: str, where: list[int], needle: str,
+                     taken: set[tuple[int, int]]) -> tuple[int, int] | None:
+    key = _SPACE.sub(" ", needle.translate(_TYPOGRAPHY)).strip()
+    if not key:
+        return None
+    first = None
+    at = norm.find(key)
+    while at >= 0:
+        span = (where[at], where[at + len(key) - 1] + 1)
+        first = first or span
+        if span not in taken:
+            return span
+        at = norm.find(key, at + 1)
+    return first
+
+
+@dataclass(frozen=True)
+class SpanLabel:
+    """An action as a span of the plan, with its labels (any may be None when not given)."""
+
+    start: int
+    end: int
+    theme: str | None = None
+    orientation: str | None = None
+    horizon: str | None = None
+    concrete: bool | None = None
+    text: str = ""
+
+    def label(self, dim: str) -> Any:
+        return getattr(self, dim)
+
+
+@dataclass(frozen=True)
+class ActionMatch:
+    a: SpanLabel
+    b: SpanLabel
+
+
+@dataclass
+class ReadingComparison:
+    """Two readings of one plan, A taken as the reference."""
+
+    matches: list[ActionMatch] = field(default_factory=list)
+    only_a: list[SpanLabel] = field(default_factory=list)
+    only_b: list[SpanLabel] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float | None:
+        n = len(self.matches) + len(self.only_b)
+        return len(self.matches) / n if n else None
+
+    @property
+    def recall(self) -> float | None:
+        n = len(self.matches) + len(self.only_a)
+        return len(self.matches) / n if n else None
+
+    def counts(self) -> dict[str, int]:
+        out = {"matched": len(self.matches), "only_a": len(self.only_a), "only_b": len(self.only_b)}
+        for dim in DIMENSIONS:
+            pairs = self.pairs(dim)
+            out[f"{dim}_n"] = len(pairs)
+            out[f"{dim}_same"] = sum(1 for x, y in pairs if x == y)
+        return out
+
+    def pairs(self, dim: str) -> list[tuple[Any, Any]]:
+        """The two labels of every matched action where both readings give one."""
+        return [(m.a.label(dim), m.b.label(dim)) for m in self.matches
+                if m.a.label(dim) is not None and m.b.label(dim) is not None]
+
+
+_ALNUM = re.compile(r"[^\W_]")
+
+
+def _weights(text: str) -> list[int]:
+    """Cumulative count of letters and digits, so a span's weight is w[end] - w[start]."""
+    acc, out = 0, [0]
+    for ch in text:
+        acc += 1 if _ALNUM.match(ch) else 0
+        out.append(acc)
+    return out
+
+
+def compare_readings(text: str, a: Sequence[SpanLabel], b: Sequence[SpanLabel]) -> ReadingComparison:
+    """Match the actions of two readings of ``text`` one to one (see the module's docstring)."""
+    w = _weights(text)
+
+    def weight(s: int, e: int) -> int:
+        return max(0, w[min(e, len(text))] - w[max(0, min(s, len(text)))])
+
+    b_sorted = sorted(range(len(b)), key=lambda j: b[j].start)
+    starts = [b[j].start for j in b_sorted]
+    candidates = []
+    for i, x in enumerate(a):
+        lo = max(0, bisect.bisect_left(starts, x.start) - 50)
+        for j in b_sorted[lo:]:
+            y = b[j]
+            if y.start >= x.end:
+                break
+            ov = weight(max(x.start, y.start), min(x.end, y.end))
+            wa, wb = weight(x.start, x.end), weight(y.start, y.end)
+            if ov and wa and wb and ov >= MIN_COVER * wa and ov >= MIN_COVER * wb:
+                candidates.append((2 * ov / (wa + wb), i, j))
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    out = ReadingComparison()
+    for _, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        out.matches.append(ActionMatch(a[i], b[j]))
+    out.matches.sort(key=lambda m: m.a.start)
+    out.only_a = [x for i, x in enumerate(a) if i not in used_a]
+    out.only_b = [y for j, y in enumerate(b) if j not in used_b]
+    return out
+
+
+def cohen_kappa(pairs: Iterable[tuple[Any, Any]]) -> float | None:
+    """Cohen's kappa for two raters' labels on the same items (None when undefined)."""
+    pairs = list(pairs)
+    n = len(pairs)
+    if not n:
+        return None
+    observed = sum(1 for x, y in pairs if x == y) / n
+    ca = Counter(x for x, _ in pairs)
+    cb = Counter(y for _, y in pairs)
+    expected = sum(ca[k] * cb.get(k, 0) for k in ca) / (n * n)
+    if expected >= 1.0:
+        return 1.0 if observed >= 1.0 else None
+    return (observed - expected) / (1 - expected)
+
+
+def set_agreement(reference: Iterable[str], other: Iterable[str]) -> dict[str, int]:
+    """True positives, false positives and false negatives of ``other`` against ``reference``."""
+    ref, got = set(reference), set(other)
+    return {"tp": len(ref & got), "fp": len(got - ref), "fn": len(ref - got)}
