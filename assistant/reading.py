@@ -105,6 +105,7 @@ def _docx_text(data: bytes, source: str) -> str:
                             hint="Open it in Word and save it again as .docx, or save it as .txt.") from exc
     styles = {st.style_id: (st.name or "").lower() for st in document.styles}
     lines: list[str] = []
+    number = 0  # a numbered list runs on across the bullets nested in it, and restarts after other text
     for block in document.element.body.iterchildren():
         tag = block.tag.rsplit("}", 1)[-1]
         if tag == "p":
@@ -116,9 +117,12 @@ def _docx_text(data: bytes, source: str) -> str:
             elif text.strip() and style == "title":
                 text = "# " + text
             elif text.strip() and style.startswith("list number"):
-                text = "1. " + text
+                number += 1
+                text = f"{number}. " + text
             elif text.strip() and (style.startswith("list") or block.find(".//" + _W + "numPr") is not None):
                 text = "- " + text
+            if text.strip() and not style.startswith("list") and block.find(".//" + _W + "numPr") is None:
+                number = 0
             lines.append(text)
         elif tag == "tbl":
             for row in block.iter():
@@ -129,6 +133,7 @@ def _docx_text(data: bytes, source: str) -> str:
                             cells.append(" ".join("".join(t.text or "" for t in p.iter() if t.tag.endswith("}t"))
                                                   for p in cell.iter() if p.tag.endswith("}p")).strip())
                     lines.append(" | ".join(cells))
+            number = 0
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "compare_readings",
     "locate",
     "locate_all",
+    "segment_labels",
     "set_agreement",
 ]
 
@@ -219,3 +220,26 @@ def set_agreement(reference: Iterable[str], other: Iterable[str]) -> dict[str, i
     """True positives, false positives and false negatives of ``other`` against ``reference``."""
     ref, got = set(reference), set(other)
     return {"tp": len(ref & got), "fp": len(got - ref), "fn": len(ref - got)}
+
+
+def segment_labels(text: str, segments: Sequence[tuple[int, int]], gold_texts: Sequence[str]) -> list[bool]:
+    """For each segment span, whether it holds a gold action: it overlaps a gold span by at least
+    half of the smaller of the two (letters and digits), so a segment that a split later cuts into
+    two gold actions, and a gold action inside a longer bullet, both count."""
+    w = _weights(text)
+    gold = [sp for sp in locate_all(text, gold_texts) if sp]
+
+    def weight(s: int, e: int) -> int:
+        return max(0, w[min(e, len(text))] - w[max(0, min(s, len(text)))])
+
+    out = []
+    for s, e in segments:
+        ws = weight(s, e)
+        hit = False
+        for gs, ge in gold:
+            ov = weight(max(s, gs), min(e, ge))
+            if ov and ov >= MIN_COVER * min(ws, weight(gs, ge)):
+                hit = True
+                break
+        out.append(hit)
+    return out

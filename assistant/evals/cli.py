@@ -112,6 +112,19 @@ def add_parsers(sub: Any) -> None:
     v.add_argument("paths", nargs="+", metavar="PATH", help="sample YAML files or directories of them")
     v.set_defaults(handler=cmd_validate)
 
+    ag = ev.add_parser("agreement", help="how far a second, blind reading agrees with the references",
+                       description="Compare second readings (Reading contract plus the reader's verdict, one "
+                                   "YAML per sample) with their samples' references and gold actions, and print "
+                                   "the agreement as Markdown: verdict, finding kinds, evidence, interventions, "
+                                   "action F1 and Cohen's kappa for theme and orientation.")
+    ag.add_argument("readings", metavar="DIR", help="a directory of second readings (<sample id>.yaml)")
+    ag.add_argument("--dataset", "-d", nargs="+", required=True, metavar="DIR",
+                    help="where the samples are (searched recursively; the split is the sample's folder)")
+    ag.add_argument("--title", default="Agreement between two independent readings")
+    ag.add_argument("--preamble", metavar="FILE", help="Markdown to put before the figures")
+    ag.add_argument("--out", "-o", metavar="FILE", help="write the Markdown here instead of stdout")
+    ag.set_defaults(handler=cmd_agreement)
+
     sc = ev.add_parser("scorers", help="list the scorers and the metrics they report")
     sc.set_defaults(handler=cmd_scorers)
 
@@ -245,7 +258,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         path = Path(raw)
         if not path.exists():
             raise BadInputError(f"{path} does not exist.")
-        files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+        files += (sorted(f for f in path.rglob("*.yaml") if f.parent.name != "second-reading")
+                  if path.is_dir() else [path])
     known = load_corpus().interventions
     problems: list[str] = []
     splits: dict[str, list[Any]] = {}
@@ -264,6 +278,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(line)
     print(f"{len(files)} sample(s), {len(problems)} problem(s)", file=sys.stderr)
     return 1 if problems else 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from .second_reading import (
+        agreement_report,
+        compare_second_reading,
+        find_sample,
+        load_second_readings,
+    )
+
+    roots = [Path(d) for d in args.dataset]
+    rows = []
+    for reading in load_second_readings(Path(args.readings)):
+        loaded, split = find_sample(roots, reading.id)
+        rows.append(compare_second_reading(loaded, reading, split))
+    preamble = Path(args.preamble).read_text(encoding="utf-8") if args.preamble else ""
+    write_output(agreement_report(rows, title=args.title, preamble=preamble), args.out)
+    return 0
 
 
 def cmd_scorers(args: argparse.Namespace) -> int:

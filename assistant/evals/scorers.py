@@ -399,7 +399,7 @@ def _reading_aggregate(scores: list[Score]) -> dict[str, Metric]:
     for sc in scores:
         counts.update({k: int(v) for k, v in sc.data.get("counts", {}).items()})
         for dim in READING_DIMENSIONS:
-            pairs[dim] += [tuple(p) for p in sc.data.get("pairs", {}).get(dim, [])]  # type: ignore[misc]
+            pairs[dim] += [(str(p[0]), str(p[1])) for p in sc.data.get("pairs", {}).get(dim, [])]
     tp, fp, fn = counts["matched"], counts["only_b"], counts["only_a"]
     n = tp + fn
     out = {"reading_action_precision": Metric(value=_ratio(tp, tp + fp), n=tp + fp),
