@@ -20,8 +20,18 @@ python -m assistant eval run --dataset evals/datasets/dev --backend offline --ou
 python -m assistant eval report "$run" --format markdown --out "$out/dev-offline.md"
 python -m assistant eval report "$run" --format html --out "$out/dev-offline.html"
 echo "eval-gate: reports in $out (dev-offline.md, dev-offline.html)"
-if [[ "${EVAL_GATE_STRICT:-0}" == 1 ]]; then
-    python -m assistant eval gate "$run" --strict
-else
-    python -m assistant eval gate "$run"
-fi
+strict=()
+[[ "${EVAL_GATE_STRICT:-0}" == 1 ]] && strict=(--strict)
+status=0
+python -m assistant eval gate "$run" "${strict[@]}" || status=1
+
+# Real plans: the paraphrased real plans' dev and test splits against PRODUCT.md section 7's
+# real-plan bars (evals/thresholds-real.yaml), so a change that loses ground on real plans fails.
+for split in dev test; do
+    real="$out/real-$split-offline.json"
+    echo "eval-gate: offline eval over evals/datasets/real/$split -> $real"
+    python -m assistant eval run --dataset "evals/datasets/real/$split" --backend offline --out "$real" --fresh --quiet
+    python -m assistant eval report "$real" --format markdown --out "$out/real-$split-offline.md"
+    python -m assistant eval gate "$real" --thresholds evals/thresholds-real.yaml "${strict[@]}" || status=1
+done
+exit $status

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..analysis.actions import PlanAnalysis, analyse_plan
 from ..analysis.coder import Coder
 from ..analysis.detect import Detection, VerdictFacts, balance_of, detect, verdict_of
+from ..analysis.detector import SHIPPED_DETECTOR, ActionDetector, DetectorModel
 from ..analysis.horizon import HorizonReader
 from ..domain import Critique
 from ..errors import AdvisorError
@@ -52,8 +53,18 @@ class Advisor:
     def ranker(self) -> InterventionRanker:
         return InterventionRanker(self.corpus)
 
+    @functools.cached_property
+    def detector(self) -> ActionDetector | None:
+        """The learned action detector: the user's own (``assistant coder train-detector``) or the
+        shipped one; None leaves the segmenter's rules to decide."""
+        own = self.settings.home / "coder" / "detector.npz"
+        model = DetectorModel.load(own) if own.exists() else (
+            DetectorModel.load(SHIPPED_DETECTOR) if SHIPPED_DETECTOR.exists() else None)
+        return ActionDetector(model, self.coder.features.embedder.embed) if model is not None else None
+
     def assess(self, text: str, title: str | None = None) -> Assessment:
-        analysis = analyse_plan(text, self.corpus, self.coder, self.horizon, title=title or guess_title(text))
+        analysis = analyse_plan(text, self.corpus, self.coder, self.horizon, title=title or guess_title(text),
+                                detector=self.detector)
         detections = tuple(detect(analysis))
         verdict = verdict_of(analysis, balance_of(analysis.actions), detections)
         return Assessment(analysis, detections, verdict)

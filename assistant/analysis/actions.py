@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..domain import Horizon, Orientation, Theme
 from ..knowledge import Corpus
 from .coder import Coder
+from .detector import ActionDetector
 from .horizon import HorizonReader
 from .segment import IMPERATIVE, Segment, segment_plan
 
@@ -103,8 +104,10 @@ def _split_clauses(text: str, seg: Segment) -> list[tuple[int, int]]:
 
 
 def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader,
-                 title: str | None = None) -> PlanAnalysis:
+                 title: str | None = None, detector: ActionDetector | None = None) -> PlanAnalysis:
     segments = segment_plan(text)
+    if detector is not None:
+        detector.mark(segments)
     base_year = HorizonReader.base_year(text, _dt.date.today().year)
     spans: list[tuple[int, int, Segment]] = []
     for seg in segments:
