@@ -31,7 +31,8 @@ for split in dev test; do
     real="$out/real-$split-offline.json"
     echo "eval-gate: offline eval over evals/datasets/real/$split -> $real"
     python -m assistant eval run --dataset "evals/datasets/real/$split" --backend offline --out "$real" --fresh --quiet
-    python -m assistant eval report "$real" --format markdown --out "$out/real-$split-offline.md"
+    python -m assistant eval report "$real" --format markdown --thresholds evals/thresholds-real.yaml \
+        --out "$out/real-$split-offline.md"
     python -m assistant eval gate "$real" --thresholds evals/thresholds-real.yaml "${strict[@]}" || status=1
 done
 exit $status
