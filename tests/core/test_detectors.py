@@ -139,18 +139,22 @@ Community Mental Health Services: Single Management Plan 2025/26
 """
 
 
-def test_a_few_relational_actions_in_an_overwhelmingly_structural_plan_are_not_a_mechanism(
-        advisor: Advisor, monkeypatch: pytest.MonkeyPatch) -> None:
-    # five structural changes against three relational actions, in a plan 18 % relational: the
-    # ratio alone (fewer than two changes per mechanism) would let it pass
+def test_a_few_relational_actions_in_an_overwhelmingly_structural_plan_are_not_a_mechanism(advisor: Advisor) -> None:
+    # a plan 18 % relational whose structural changes outnumber its few relational actions is
+    # flagged, whatever the ratio of changes to mechanisms
     found = kinds(advisor, SINGLE_MANAGEMENT)
     assert "structure-without-relationship" in found
     assert "The adult community mental health teams of the Trust and the council will move under one Head of Service " \
         "from 1 June 2025." in found["structure-without-relationship"]
     from assistant.analysis import detect
+    from assistant.analysis.detect import balance_of
 
-    monkeypatch.setattr(detect, "THIN_RELATIONAL_SHARE", 0.0)
-    assert "structure-without-relationship" not in kinds(advisor, SINGLE_MANAGEMENT)
+    assessed = advisor.assess(SINGLE_MANAGEMENT)
+    detection = next(d for d in assessed.detections if d.kind == "structure-without-relationship")
+    assert balance_of(assessed.analysis.actions).relational_share < detect.THIN_RELATIONAL_SHARE
+    changes, mechanisms = detection.facts["structural_changes"], detection.facts["relational_mechanisms"]
+    # the thin-share rule holds on its own: a few relational actions, outnumbered by the changes
+    assert isinstance(changes, int) and isinstance(mechanisms, int) and 0 < mechanisms <= changes
 
 
 def test_the_same_changes_with_real_relational_work_are_not_flagged(advisor: Advisor) -> None:
