@@ -26,6 +26,7 @@ __all__ = [
     "PlanReading",
     "ReadingAction",
     "ReadingFinding",
+    "ReadingInfo",
     "Reference",
     "ReferenceKind",
     "Severity",
@@ -98,6 +99,8 @@ class Action(_Wire):
     horizon: Horizon
     code: str = Field(description="A code id from corpus/framework.yaml.")
     confidence: float = Field(ge=0.0, le=1.0)
+    concrete: bool | None = Field(default=None, description="Names a mechanism: who, what, when or with what "
+                                                            "resource (PRODUCT.md section 4).")
 
 
 class Evidence(_Wire):
@@ -132,6 +135,15 @@ class Reference(_Wire):
     source: str | None = None
 
 
+class ReadingInfo(_Wire):
+    """Who read the plan into actions, and what the user must know about that reading."""
+
+    reader: str = Field(description='"offline", the model that read it, or "given".')
+    agreement_with_offline: float | None = Field(default=None, ge=0.0, le=1.0)
+    notices: list[str] = Field(default_factory=list, description="Text set aside, an unsupported language, "
+                                                                 "a fallback: anything the reader must know.")
+
+
 class Critique(_Wire):
     schema_version: Literal["1"] = "1"
     backend: str = Field(description='"offline", a model name, or "offline (fallback: <reason>)".')
@@ -142,6 +154,7 @@ class Critique(_Wire):
     findings: list[Finding]
     interventions: list[InterventionAdvice]
     references: list[Reference]
+    reading: ReadingInfo | None = None
 
 
 class ReadingAction(BaseModel):

@@ -23,6 +23,7 @@ from ..domain import (
     Finding,
     InterventionAdvice,
     PlanInfo,
+    ReadingInfo,
     Reference,
     Theme,
     Verdict,
@@ -195,9 +196,26 @@ def compose_critique(
         findings=[f for f, _ in findings],
         interventions=advice,
         references=references_for(corpus, cited),
+        reading=ReadingInfo(reader="offline", notices=reading_notices(analysis)),
     )
+
+
+def reading_notices(analysis: PlanAnalysis) -> list[str]:
+    """What the reader set aside, said so the user can check it."""
+    if not analysis.asides:
+        return []
+    shown = "; ".join(f'"{_clip(a.text)}"' for a in analysis.asides[:3])
+    more = f" and {len(analysis.asides) - 3} more" if len(analysis.asides) > 3 else ""
+    n = len(analysis.asides)
+    return [f"{n} passage{'s' if n > 1 else ''} addressed to a reviewer or an AI model rather than to the plan's "
+            f"readers {'were' if n > 1 else 'was'} set aside and not read as part of the plan: {shown}{more}."]
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _action(a: CodedAction) -> Action:
     return Action(id=a.id, text=a.text, start=a.start, end=a.end, theme=a.theme, orientation=a.orientation,
-                  horizon=a.horizon, code=a.code, confidence=a.confidence)
+                  horizon=a.horizon, code=a.code, confidence=a.confidence, concrete=a.concrete)

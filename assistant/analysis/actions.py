@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from ..domain import Horizon, Orientation, Theme
 from ..knowledge import Corpus
+from .asides import Aside, find_asides
 from .coder import Coder
 from .detector import ActionDetector
 from .horizon import HorizonReader
-from .segment import IMPERATIVE, Segment, segment_plan
+from .segment import IMPERATIVE, Segment, plain_typography, segment_plan
 
 __all__ = ["CodedAction", "PlanAnalysis", "analyse_plan"]
 
@@ -67,6 +68,7 @@ class PlanAnalysis:
     actions: tuple[CodedAction, ...]
     segments: tuple[Segment, ...]
     base_year: int
+    asides: tuple[Aside, ...] = ()  # text addressed to a reviewer or a model: set aside, never read
 
     def non_actions(self) -> list[Segment]:
         return [s for s in self.segments if not s.is_action and s.kind != "heading"]
@@ -105,23 +107,30 @@ def _split_clauses(text: str, seg: Segment) -> list[tuple[int, int]]:
 
 def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader,
                  title: str | None = None, detector: ActionDetector | None = None) -> PlanAnalysis:
-    segments = segment_plan(text)
+    # Read the plan with plain typography (the same length, so offsets hold): curly quotes, dashes
+    # and non-breaking spaces never change a reading. Quotes and action texts stay the plan's own.
+    plain = plain_typography(text)
+    asides = tuple(find_asides(plain))
+    segments = [seg for seg in segment_plan(plain) if not _set_aside(seg, asides)]
     if detector is not None:
         detector.mark(segments)
-    base_year = HorizonReader.base_year(text, _dt.date.today().year)
+    base_year = HorizonReader.base_year(plain, _dt.date.today().year)
     spans: list[tuple[int, int, Segment]] = []
     for seg in segments:
         if seg.is_action:
-            for a, b in _split_clauses(text, seg):
+            for a, b in _split_clauses(plain, seg):
                 spans.append((a, b, seg))
+    for seg in segments:
+        seg.text = text[seg.start:seg.end]
+    asides = tuple(Aside(a.start, a.end, text[a.start:a.end]) for a in asides)
     coding_texts = []
     for a, b, _seg in spans:
-        chunk = text[a:b]
+        chunk = plain[a:b]
         coding_texts.append(RATHER_THAN.sub("", chunk).strip() or chunk)
     assignments = coder.code(coding_texts, [seg.headings for _, _, seg in spans])
     actions = []
     for n, ((a, b, seg), assignment) in enumerate(zip(spans, assignments, strict=True), start=1):
-        chunk = text[a:b]
+        chunk = plain[a:b]
         timing_text = chunk if seg.kind != "table_row" else seg.context
         # a sentence's own date wins; otherwise a bullet inherits its heading's timing ("Year 1")
         h = horizon.read(timing_text, base_year)
@@ -130,9 +139,16 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
             h = horizon.read(seg.headings[-1], base_year)
         concrete = bool(MECHANISM.search(chunk)) or not ABSTRACT.search(chunk)
         actions.append(CodedAction(
-            id=f"a{n}", start=a, end=b, text=chunk, theme=assignment.theme,
+            id=f"a{n}", start=a, end=b, text=text[a:b], theme=assignment.theme,
             orientation=assignment.orientation, horizon=h, code=assignment.code,
             confidence=assignment.confidence, headings=seg.headings, concrete=concrete,
             cues=assignment.cues,
         ))
-    return PlanAnalysis(text=text, title=title, actions=tuple(actions), segments=tuple(segments), base_year=base_year)
+    return PlanAnalysis(text=text, title=title, actions=tuple(actions), segments=tuple(segments), base_year=base_year,
+                        asides=asides)
+
+
+def _set_aside(seg: Segment, asides: tuple[Aside, ...]) -> bool:
+    """Whether most of a segment lies in text addressed to a reviewer or a model."""
+    length = max(1, seg.end - seg.start)
+    return any(min(seg.end, a.end) - max(seg.start, a.start) >= 0.5 * length for a in asides)

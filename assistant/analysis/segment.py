@@ -10,7 +10,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Segment", "segment_plan"]
+__all__ = ["PLAIN_TYPOGRAPHY", "Segment", "plain_typography", "segment_plan"]
+
+# Typography that must never change a reading, each mapped to one plain character (so offsets hold):
+# curly quotes and apostrophes, dashes and minus signs, non-breaking and thin spaces.
+PLAIN_TYPOGRAPHY = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+    "\u00a0": " ", "\u2007": " ", "\u2009": " ", "\u202f": " ", "\u200a": " ",
+})
+
+
+def plain_typography(text: str) -> str:
+    """``text`` with its typography made plain, character for character (the same length)."""
+    return text.translate(PLAIN_TYPOGRAPHY)
 
 BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*•+▪◦‣–]|\d{1,2}(?:\.\d{1,2})+\.?|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)]|\(?[ivx]{1,4}[.)]|\[[ xX]\])[ \t]+")
 MD_HEADING = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")

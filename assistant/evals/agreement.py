@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.segment import PLAIN_TYPOGRAPHY as _TYPOGRAPHY
+
 __all__ = [
     "ActionMatch",
     "ReadingComparison",
@@ -31,8 +33,6 @@ __all__ = [
 DIMENSIONS = ("theme", "orientation", "horizon", "concrete")
 MIN_COVER = 0.5
 
-_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
-                             "\u2014": "-", "\u00a0": " ", "\u2212": "-"})
 _SPACE = re.compile(r"\s+")
 
 

@@ -34,19 +34,6 @@ __all__ = [
     "without_injections",
 ]
 
-# A sentence that addresses an AI reader instead of the plan's audience. Used to find injected
-# text in samples tagged ``injection`` that do not list their injections explicitly.
-INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\s+(?:[\w'-]+\s+){0,3}(instructions?|framework|rules|prompts?|guidance|criteria)\b"
-    r"|^\W*(system|assistant|user)\s*:"
-    r"|\b(AI|automated|LLM) (reviewers?|assistants?|models?|systems?|assess\w*|tools?|readers?)\b"
-    r"|\b(large )?language models?\b"
-    r"|\bstructural_overuse\b"
-    r"|\byou (must|should|will) (now )?(rate|report|say|answer|output|respond|classify)\b",
-    re.I | re.M,
-)
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.M)
-
 Tag = Literal[
     "structural-heavy",
     "balanced",
@@ -214,32 +201,12 @@ class LoadedSample(BaseModel):
     path: Path
 
 
-_WHOLE_LINE = re.compile(r"^\s*(\[[^\n]*\]|\([^\n]*\)|<[^\n]*>|\W*(system|assistant|user)\s*:[^\n]*)\s*$", re.I)
-
-
 def find_injections(text: str) -> list[tuple[int, int]]:
-    """Spans of text that look like instructions to an AI reader.
+    """Spans of text that speak to an AI reader instead of the plan's audience: the reader's own
+    rule (``assistant.analysis.asides``), so a sample's injections are found as the advisor finds them."""
+    from ..analysis.asides import find_asides
 
-    A matching sentence is taken alone, unless its line is wholly an aside (``[...]``, ``(...)``,
-    ``<...>``) or a ``SYSTEM:`` line, in which case the whole line is taken.
-    """
-    spans: list[tuple[int, int]] = []
-    for m in _SENTENCE.finditer(text):
-        if not INJECTION.search(m.group(0)):
-            continue
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        line_end = text.find("\n", m.end() - 1)
-        line_end = len(text) if line_end < 0 else line_end
-        if _WHOLE_LINE.match(text[line_start:line_end]):
-            lead = len(text[line_start:line_end]) - len(text[line_start:line_end].lstrip())
-            span = (line_start + lead, len(text[:line_end].rstrip()))
-        else:
-            span = (m.start() + len(m.group(0)) - len(m.group(0).lstrip()), m.end())
-        if spans and span[0] < spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], span[1]))
-        else:
-            spans.append(span)
-    return spans
+    return [(a.start, a.end) for a in find_asides(text)]
 
 
 def injection_spans(loaded: LoadedSample) -> list[tuple[int, int]]:
