@@ -14,8 +14,9 @@ from ..analysis.coder import Coder
 from ..analysis.detect import Detection, VerdictFacts, balance_of, detect, verdict_of
 from ..analysis.detector import SHIPPED_DETECTOR, ActionDetector, DetectorModel
 from ..analysis.horizon import HorizonReader
+from ..analysis.language import LANGUAGE_NAMES, plan_language
 from ..domain import Critique
-from ..errors import AdvisorError
+from ..errors import AdvisorError, PlanReadError
 from ..knowledge import Corpus, load_corpus
 from ..reading import PlanDocument, guess_title, plan_from_text
 from ..settings import Settings, get_settings
@@ -63,6 +64,13 @@ class Advisor:
         return ActionDetector(model, self.coder.features.embedder.embed) if model is not None else None
 
     def assess(self, text: str, title: str | None = None) -> Assessment:
+        language = plan_language(text)
+        if language is not None:
+            name = LANGUAGE_NAMES.get(language, language)
+            raise PlanReadError(
+                f"This plan appears to be written in {name}. The offline reader reads English plans only, so it "
+                "would find few or none of this plan's actions and give a verdict it could not stand behind.",
+                hint="Give an English version of the plan.")
         analysis = analyse_plan(text, self.corpus, self.coder, self.horizon, title=title or guess_title(text),
                                 detector=self.detector)
         detections = tuple(detect(analysis))
