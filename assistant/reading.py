@@ -125,6 +125,8 @@ def _docx_text(data: bytes, source: str) -> str:
                 number = 0
             lines.append(text)
         elif tag == "tbl":
+            # a table reads as a Markdown table: a row per line, its first row the header
+            rows = 0
             for row in block.iter():
                 if row.tag.endswith("}tr"):
                     cells = []
@@ -132,7 +134,11 @@ def _docx_text(data: bytes, source: str) -> str:
                         if cell.tag.endswith("}tc"):
                             cells.append(" ".join("".join(t.text or "" for t in p.iter() if t.tag.endswith("}t"))
                                                   for p in cell.iter() if p.tag.endswith("}p")).strip())
-                    lines.append(" | ".join(cells))
+                    lines.append("| " + " | ".join(cells) + " |")
+                    rows += 1
+                    if rows == 1:
+                        lines.append("|" + "---|" * len(cells))
+            lines.append("")
             number = 0
     return "\n".join(lines)
 

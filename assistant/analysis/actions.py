@@ -132,8 +132,11 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
     for n, ((a, b, seg), assignment) in enumerate(zip(spans, assignments, strict=True), start=1):
         chunk = plain[a:b]
         timing_text = chunk if seg.kind != "table_row" else seg.context
-        # a sentence's own date wins; otherwise a bullet inherits its heading's timing ("Year 1")
+        # a sentence's own date wins, then its run-in label's ("Q2 2025:"); otherwise a bullet
+        # inherits its heading's timing ("Year 1")
         h = horizon.read(timing_text, base_year)
+        if h == "unspecified" and seg.kind == "bullet" and seg.context:
+            h = horizon.read(seg.context, base_year)
         # (the nearest section heading only: a document title's "2025-2027" dates nothing)
         if h == "unspecified" and len(seg.headings) > 1:
             h = horizon.read(seg.headings[-1], base_year)

@@ -34,7 +34,11 @@ ABBREVIATIONS = {
     "dept", "govt", "est", "fig", "inc", "ltd", "co", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
     "sep", "sept", "oct", "nov", "dec", "al", "para", "min", "max", "nb",
 }
-SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+|$)")
+# A list item's run-in label: a few words and a colon, in or out of emphasis ("**Places:** The North ...").
+RUN_IN_LABEL = re.compile(r"[*_]{0,2}(?P<label>[^\s*_:|][^*_:|\n]{0,48}?)[*_]{0,2}:[*_]{0,2}[ \t]+(?=\S)")
+
+# A sentence ends at . ! or ?, after any closing quote, bracket or emphasis marker ("**Workforce.** We will").
+SENTENCE_END = re.compile(r"[.!?]+[\"')\]*_]*(?=\s+|$)")
 
 ACTION_VERBS = ["accelerate", "achieve", "adopt", "agree", "align", "allocate", "appoint", "approve", "assess", "audit", "automate", "agree", "bring", "broaden", "build", "bid", "buy", "cascade", "centralise", "champion", "change", "close", "coach", "co-design", "codesign", "co-produce", "coproduce", "co-create", "co-locate", "colocate", "collect", "combine", "commission", "commit", "communicate", "complete", "conduct", "consolidate", "consult", "convene", "coordinate", "co-ordinate", "create", "cut", "decommission", "define", "deliver", "deploy", "design", "develop", "devolve", "digitise", "direct", "disband", "draft", "drive", "educate", "embed", "empower", "enable", "engage", "enhance", "ensure", "establish", "evaluate", "expand", "extend", "facilitate", "finalise", "focus", "form", "formalise", "fund", "give", "go", "grow", "guarantee", "harmonise", "hire", "hold", "host", "identify", "implement", "improve", "increase", "induct", "inform", "initiate", "install", "institute", "integrate", "introduce", "invest", "invite", "involve", "issue", "join", "launch", "lead", "learn", "limit", "link", "maintain", "make", "manage", "map", "measure", "meet", "mentor", "merge", "migrate", "mobilise", "model", "monitor", "move", "negotiate", "nominate", "offer", "onboard", "open", "operate", "organise", "oversee", "partner", "pay", "phase", "pilot", "place", "plan", "pool", "prepare", "prioritise", "procure", "produce", "protect", "provide", "publish", "purchase", "put", "raise", "re-align", "realign", "rebuild", "recruit", "redesign", "reduce", "re-establish", "refresh", "release", "relocate", "remove", "renew", "reorganise", "replace", "report", "require", "reshape", "resource", "restructure", "retain", "review", "revise", "roll", "run", "scale", "schedule", "secure", "select", "send", "set", "share", "shift", "sign", "simplify", "spread", "staff", "standardise", "start", "streamline", "strengthen", "submit", "support", "survey", "sustain", "take", "target", "test", "track", "train", "transfer", "transform", "transition", "undertake", "unify", "update", "upgrade", "use", "widen", "work", "write"]
 _VERB_RE = "|".join(sorted({re.escape(v) for v in ACTION_VERBS}, key=len, reverse=True))
@@ -300,10 +304,17 @@ def segment_plan(text: str) -> list[Segment]:
                 segments.append(Segment(a, b, text[a:b], "heading", heading_path()))
                 i += 1
                 continue
+            label = ""
+            run_in = RUN_IN_LABEL.match(text, item_start, item_end)
+            if run_in and len(text[run_in.end():item_end].split()) >= 3:
+                # "**Workforce:** we will ..." / "Q2 2025: launch ...": the action starts after its label,
+                # which still gives it a time frame
+                label = run_in.group("label")
+                item_start = run_in.end()
             parts = _split_sentences(text, item_start, item_end)
             for a, b in parts or [_trim(text, item_start, item_end)]:
                 if b - a > 1:
-                    segments.append(Segment(a, b, text[a:b], "bullet", heading_path()))
+                    segments.append(Segment(a, b, text[a:b], "bullet", heading_path(), context=label))
             i += 1
             continue
         after_sentence = not para or text[para[-1][1] - 1:para[-1][1]] in ".!?:"
