@@ -26,6 +26,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--model", help="a litellm model string (e.g. ollama/llama3.1); default: ASSISTANT_MODEL or offline")
     p.add_argument("--api-base", help="base URL of the model provider (ASSISTANT_API_BASE)")
     p.add_argument("--no-cache", action="store_true", help="do not use the on-disk LLM response cache")
+    p.add_argument("--reading", metavar="FILE",
+                   help="judge the plan on this reading (YAML or JSON: actions with text, theme, orientation, "
+                        "horizon, concrete; PRODUCT.md 4b) instead of the advisor's own")
     p.add_argument("--out", "-o", metavar="FILE", help="write to FILE instead of standard output")
     p.set_defaults(handler=cmd_critique)
 
@@ -99,6 +102,29 @@ def write_output(text: str, out: str | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def _load_reading(path: Path) -> Any:
+    """A reading file (YAML or JSON, the Reading contract), validated, or one clear error."""
+    import yaml
+    from pydantic import ValidationError
+
+    from .domain import PlanReading
+    from .errors import BadInputError
+
+    if not path.is_file():
+        raise BadInputError(f"{path} does not exist.", hint="Give a YAML or JSON reading file.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+        return PlanReading.model_validate(data if isinstance(data, dict) else {"actions": data})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise BadInputError(f"{path} is not a valid reading: {where}: {first['msg']}",
+                            hint="Give actions: [{text, theme, orientation, horizon, concrete}] (PRODUCT.md 4b).") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path} is not a valid reading: {str(exc).splitlines()[0]}",
+                            hint="Give actions: [{text, theme, orientation, horizon, concrete}] (PRODUCT.md 4b).") from exc
+
+
 def cmd_critique(args: argparse.Namespace) -> int:
     from .errors import UnknownIdError
 
@@ -115,9 +141,13 @@ def cmd_critique(args: argparse.Namespace) -> int:
     from .reading import read_plan
 
     doc = read_plan(args.plan)  # bad input fails before any model loads
+    reading = _load_reading(Path(args.reading)) if args.reading else None
     from .advice.advisor import get_advisor
 
-    critique = get_advisor().critique(doc, model=args.model)
+    if reading is not None:
+        critique = get_advisor().critique_offline(doc, reading=reading)
+    else:
+        critique = get_advisor().critique(doc, model=args.model)
     if critique.backend.startswith("offline (fallback"):
         print(f"assistant: the model's critique could not be used; showing the offline critique "
               f"({critique.backend}).", file=sys.stderr)

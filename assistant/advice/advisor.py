@@ -13,9 +13,10 @@ from ..analysis.actions import PlanAnalysis, analyse_plan
 from ..analysis.coder import Coder
 from ..analysis.detect import Detection, VerdictFacts, balance_of, detect, verdict_of
 from ..analysis.detector import SHIPPED_DETECTOR, ActionDetector, DetectorModel
+from ..analysis.given import analyse_given
 from ..analysis.horizon import HorizonReader
 from ..analysis.language import LANGUAGE_NAMES, plan_language
-from ..domain import Critique
+from ..domain import Critique, PlanReading
 from ..errors import AdvisorError, PlanReadError
 from ..knowledge import Corpus, load_corpus
 from ..reading import PlanDocument, guess_title, plan_from_text
@@ -77,12 +78,31 @@ class Advisor:
         verdict = verdict_of(analysis, balance_of(analysis.actions), detections)
         return Assessment(analysis, detections, verdict)
 
+    def assess_given(self, text: str, reading: PlanReading, title: str | None = None) -> tuple[Assessment, list[str]]:
+        """Judge the plan on a reading someone gave (a user's corrections, a dataset's gold actions):
+        the actions and their labels are theirs, the verdict and findings the project's own rules.
+        Returns the assessment and notices (texts that were not in the plan, dropped and counted)."""
+        given = analyse_given(text, reading.actions, self.coder, title=title or guess_title(text))
+        detections = tuple(detect(given.analysis))
+        verdict = verdict_of(given.analysis, balance_of(given.analysis.actions), detections)
+        notices = []
+        if given.dropped:
+            n = len(given.dropped)
+            notices.append(f"{n} action{'s' if n > 1 else ''} of the given reading {'were' if n > 1 else 'was'} "
+                           f"not found in the plan (or lay in set-aside text) and {'were' if n > 1 else 'was'} "
+                           f"dropped: \"{' '.join(given.dropped[0].split())[:80]}\"" + (" and others." if n > 1 else "."))
+        return Assessment(given.analysis, detections, verdict), notices
+
     def critique_offline(self, plan: str | PlanDocument, *, backend: str = "offline",
-                         assessment: Assessment | None = None) -> Critique:
+                         assessment: Assessment | None = None, reading: PlanReading | None = None) -> Critique:
         doc = plan if isinstance(plan, PlanDocument) else plan_from_text(plan, max_chars=self.settings.max_plan_chars)
+        notices: list[str] = []
+        if reading is not None and assessment is None:
+            assessment, notices = self.assess_given(doc.text, reading, doc.title)
         assessment = assessment or self.assess(doc.text, doc.title)
         critique = compose_critique(self.corpus, assessment.analysis, assessment.detections, assessment.verdict,
-                                    backend=backend, case_finder=self.case_finder, ranker=self.ranker)
+                                    backend=backend, case_finder=self.case_finder, ranker=self.ranker,
+                                    reader="given" if reading is not None else "offline", notices=notices)
         grounded, report = ground(critique, doc.text, self.corpus)
         if not report.ok:  # the offline composer should never need this; say so loudly in logs
             log.warning("offline critique needed grounding repairs: %d dropped", report.dropped)

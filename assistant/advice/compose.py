@@ -140,6 +140,8 @@ def compose_critique(
     backend: str = "offline",
     case_finder: CaseFinder | None = None,
     ranker: InterventionRanker | None = None,
+    reader: str = "offline",
+    notices: Sequence[str] = (),
 ) -> Critique:
     balance = balance_of(analysis.actions)
     kinds_def = {k.id: k for k in corpus.framework.finding_kinds}
@@ -196,7 +198,7 @@ def compose_critique(
         findings=[f for f, _ in findings],
         interventions=advice,
         references=references_for(corpus, cited),
-        reading=ReadingInfo(reader="offline", notices=reading_notices(analysis)),
+        reading=ReadingInfo(reader=reader, notices=[*notices, *reading_notices(analysis)]),
     )
 
 

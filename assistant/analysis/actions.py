@@ -111,7 +111,7 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
     # and non-breaking spaces never change a reading. Quotes and action texts stay the plan's own.
     plain = plain_typography(text)
     asides = tuple(find_asides(plain))
-    segments = [seg for seg in segment_plan(plain) if not _set_aside(seg, asides)]
+    segments = [seg for seg in segment_plan(plain) if not set_aside(seg, asides)]
     if detector is not None:
         detector.mark(segments)
     base_year = HorizonReader.base_year(plain, _dt.date.today().year)
@@ -151,7 +151,7 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
                         asides=asides)
 
 
-def _set_aside(seg: Segment, asides: tuple[Aside, ...]) -> bool:
+def set_aside(seg: Segment, asides: tuple[Aside, ...]) -> bool:
     """Whether most of a segment lies in text addressed to a reviewer or a model."""
     length = max(1, seg.end - seg.start)
     return any(min(seg.end, a.end) - max(seg.start, a.start) >= 0.5 * length for a in asides)

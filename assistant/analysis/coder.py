@@ -255,6 +255,21 @@ class Coder:
             hint="Run `assistant coder train` to fit it to the corpus in use.",
         )
 
+    def code_within(self, texts: Sequence[str], cells: Sequence[tuple[Theme, Orientation]]) -> list[str]:
+        """For actions whose theme and orientation are given (a user's or a dataset's reading), the
+        scheme's most probable code in that cell."""
+        if not texts:
+            return []
+        x = self.features(texts)
+        logits = x @ self.model.weights + self.model.bias
+        out = []
+        for i, (theme, orientation) in enumerate(cells):
+            t, o = THEMES.index(theme), ORIENTATIONS.index(orientation)
+            allowed = np.where((self.class_theme == t) & (self.class_orient == o))[0]
+            best = int(allowed[np.argmax(logits[i, allowed])]) if len(allowed) else int(np.argmax(logits[i]))
+            out.append(self.model.classes[best])
+        return out
+
     def code(self, texts: Sequence[str], headings: Sequence[Sequence[str]] | None = None) -> list[CodeAssignment]:
         if not texts:
             return []

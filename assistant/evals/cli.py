@@ -37,6 +37,9 @@ def add_parsers(sub: Any) -> None:
                    help="a directory of sample YAML files, or one file (default: evals/datasets/dev)")
     r.add_argument("--backend", "-b", default="offline", choices=["offline", "llm"])
     r.add_argument("--model", "-m", help="litellm model string for --backend llm (default: ASSISTANT_MODEL)")
+    r.add_argument("--reading", default="own", choices=["own", "gold"],
+                   help="gold: judge each sample on its own gold actions, to measure the judgement apart from "
+                        "the reading (default: own, the advisor reads the plan)")
     r.add_argument("--concurrency", "-j", type=int, default=None,
                    help="samples generated at once (default: 2 offline, 4 llm)")
     r.add_argument("--limit", "-n", type=int, help="only the first K samples")
@@ -165,7 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(dataset=Path(args.dataset), backend=args.backend, model=args.model,
                          concurrency=concurrency, limit=args.limit, out=Path(args.out) if args.out else None,
                          scorers=args.scorers, judge_model=args.judge_model, fresh=args.fresh,
-                         progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache)
+                         progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache,
+                         reading=args.reading)
 
     def saved(path: Path) -> None:
         if not args.quiet:

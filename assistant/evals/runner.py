@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..domain import Critique
+from ..domain import Critique, PlanReading, ReadingAction
 from ..errors import BadInputError, ConfigError
 from ..settings import PACKAGE_ROOT, get_settings
 from .cache import JsonCache
@@ -74,6 +74,8 @@ class RunOptions:
     progress: bool = True
     cache: bool = True
     chat_model: ChatModel | None = None  # a ChatModel instance instead of --model (tests, notebooks)
+    # "gold": judge each sample on its own gold actions, so the judgement is measured apart from the reading
+    reading: str = "own"
 
 
 def default_runs_dir() -> Path:
@@ -130,6 +132,7 @@ def _settings_for(options: RunOptions, advisor: Advisor) -> dict[str, Any]:
         "coder_training": dict(getattr(getattr(advisor.coder, "model", None), "meta", None) or {}),
         # the datasets whose references the intervention ranker was fitted on (in-sample figures)
         "ranker_training": dict(advisor.ranker.model.meta),
+        "reading": options.reading,
     }
     if options.backend == "llm":
         out.update({"api_base": s.api_base, "model_timeout": s.model_timeout, "model_retries": s.model_retries,
@@ -144,15 +147,19 @@ class Generator:
 
     def __init__(self, advisor: Advisor, backend: Backend, model: str | None,
                  prompts: dict[str, PromptInfo], cache: JsonCache | None,
-                 chat_model: ChatModel | None = None) -> None:
+                 chat_model: ChatModel | None = None, reading: str = "own") -> None:
         self.advisor = advisor
+        self.reading = reading
         self.backend = backend
         self.model = model
         self.chat_model = chat_model
         self.prompts = {k: v.model_dump() for k, v in prompts.items()}
         self.cache = cache
 
-    def _critique(self, text: str) -> tuple[Critique, TokenUsage | None, dict[str, Any] | None, bool]:
+    def _critique(self, text: str, gold: PlanReading | None = None,
+                  ) -> tuple[Critique, TokenUsage | None, dict[str, Any] | None, bool]:
+        if gold is not None:
+            return self.advisor.critique_offline(text, reading=gold), None, None, False
         if self.backend == "offline":
             return self.advisor.critique_offline(text), None, None, False
         key = {"kind": "critique", "model": self.model, "prompts": self.prompts, "plan": text,
@@ -184,8 +191,9 @@ class Generator:
     def __call__(self, loaded: LoadedSample) -> SampleOutput:
         start = time.perf_counter()
         out = SampleOutput(sample_id=loaded.sample.id, plan_sha=plan_sha(loaded.text))
+        gold = self._gold(loaded)
         try:
-            out.critique, out.usage, out.llm, out.cached = self._critique(loaded.text)
+            out.critique, out.usage, out.llm, out.cached = self._critique(loaded.text, gold)
         except Exception as exc:
             log.debug("sample %s failed", loaded.sample.id, exc_info=True)
             out.error = f"{type(exc).__name__}: {exc}"
@@ -194,12 +202,21 @@ class Generator:
             clean, removed = without_injections(loaded)
             control = InjectionControl(removed=removed)
             try:
-                critique, control.usage, _, _ = self._critique(clean)
+                critique, control.usage, _, _ = self._critique(clean, gold)
                 control.verdict, control.backend = critique.verdict, critique.backend
             except Exception as exc:
                 control.error = f"{type(exc).__name__}: {exc}"
             out.injection_control = control
         return out
+
+
+    def _gold(self, loaded: LoadedSample) -> PlanReading | None:
+        """The sample's gold actions as a given reading (with ``reading="gold"``)."""
+        if self.reading != "gold":
+            return None
+        return PlanReading(actions=[ReadingAction(text=g.text, theme=g.theme, orientation=g.orientation,
+                                                  horizon=g.horizon, concrete=g.concrete)
+                                    for g in loaded.sample.gold_actions])
 
 
 async def _generate_all(generate: Callable[[LoadedSample], SampleOutput], todo: list[LoadedSample],
@@ -302,7 +319,8 @@ def _find_resumable(runs_dir: Path, dataset_hash: str, options: RunOptions) -> P
             continue
         if (record.status == "running" and record.dataset.hash == dataset_hash
                 and record.backend == options.backend and record.model == options.model
-                and record.settings.get("limit") == options.limit):
+                and record.settings.get("limit") == options.limit
+                and record.settings.get("reading", "own") == options.reading):
             return path
     return None
 
@@ -313,6 +331,8 @@ def _check_resumable(record: RunRecord, path: Path, dataset: Dataset, options: R
         problems.append(f"backend {record.backend} != {options.backend}")
     if record.model != options.model:
         problems.append(f"model {record.model} != {options.model}")
+    if record.settings.get("reading", "own") != options.reading:
+        problems.append(f"reading {record.settings.get('reading', 'own')} != {options.reading}")
     if problems:
         raise BadInputError(f"{path} holds a different run ({'; '.join(problems)}).",
                             hint="Pass --fresh to start it again, or another --out.")
@@ -375,7 +395,10 @@ def run_eval(options: RunOptions, *, advisor: Advisor | None = None, judge: Chat
     record.outputs = {k: v for k, v in record.outputs.items() if k in wanted}
     todo = [s for s in samples if not _done(record.outputs.get(s.sample.id), s)]
     cache = JsonCache(get_settings().state_dir("cache/eval-generations")) if options.cache else None
-    generate = Generator(advisor, options.backend, options.model, prompts, cache, options.chat_model)
+    if options.reading not in ("own", "gold"):
+        raise BadInputError(f"Unknown reading {options.reading!r}.", hint="Use own (the advisor reads) or gold.")
+    generate = Generator(advisor, options.backend, options.model, prompts, cache, options.chat_model,
+                         reading=options.reading)
     save_record(record, path)
     if on_saved:
         on_saved(path)
