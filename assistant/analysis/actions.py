@@ -107,11 +107,7 @@ def _split_clauses(text: str, seg: Segment) -> list[tuple[int, int]]:
 
 def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader,
                  title: str | None = None, detector: ActionDetector | None = None) -> PlanAnalysis:
-    # Read the plan with plain typography (the same length, so offsets hold): curly quotes, dashes
-    # and non-breaking spaces never change a reading. Quotes and action texts stay the plan's own.
-    plain = plain_typography(text)
-    asides = tuple(find_asides(plain))
-    segments = [seg for seg in segment_plan(plain) if not set_aside(seg, asides)]
+    plain, segments, asides = read_segments(text)
     if detector is not None:
         detector.mark(segments)
     base_year = HorizonReader.base_year(plain, _dt.date.today().year)
@@ -120,9 +116,7 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
         if seg.is_action:
             for a, b in _split_clauses(plain, seg):
                 spans.append((a, b, seg))
-    for seg in segments:
-        seg.text = text[seg.start:seg.end]
-    asides = tuple(Aside(a.start, a.end, text[a.start:a.end]) for a in asides)
+    asides = keep_own_characters(text, segments, asides)
     coding_texts = []
     for a, b, _seg in spans:
         chunk = plain[a:b]
@@ -149,6 +143,22 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
         ))
     return PlanAnalysis(text=text, title=title, actions=tuple(actions), segments=tuple(segments), base_year=base_year,
                         asides=asides)
+
+
+def read_segments(text: str) -> tuple[str, list[Segment], tuple[Aside, ...]]:
+    """The plan with plain typography (the same length, so offsets hold: curly quotes, dashes and
+    non-breaking spaces never change a reading), its segments read from that, and the text set
+    aside as addressed to a reviewer or a model (its segments left out)."""
+    plain = plain_typography(text)
+    asides = tuple(find_asides(plain))
+    return plain, [seg for seg in segment_plan(plain) if not set_aside(seg, asides)], asides
+
+
+def keep_own_characters(text: str, segments: list[Segment], asides: tuple[Aside, ...]) -> tuple[Aside, ...]:
+    """Give segments and asides back the plan's own characters, so what is quoted is verbatim."""
+    for seg in segments:
+        seg.text = text[seg.start:seg.end]
+    return tuple(Aside(a.start, a.end, text[a.start:a.end]) for a in asides)
 
 
 def set_aside(seg: Segment, asides: tuple[Aside, ...]) -> bool:

@@ -138,12 +138,6 @@ class ActionDetector:
         self.model = model
         self.embed = embed
 
-    @classmethod
-    def shipped(cls, embed: Any) -> ActionDetector | None:
-        if not SHIPPED_DETECTOR.exists():
-            return None
-        return cls(DetectorModel.load(SHIPPED_DETECTOR), embed)
-
     def probabilities(self, segments: Sequence[Segment]) -> NDArray[np.float64]:
         x = segment_features(segments, self.embed)
         if x.shape[1] != self.model.weights.shape[0]:

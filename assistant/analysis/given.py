@@ -14,12 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..domain import ReadingAction
-from .actions import ABSTRACT, MECHANISM, CodedAction, PlanAnalysis, set_aside
-from .asides import Aside, find_asides
+from .actions import (
+    ABSTRACT,
+    MECHANISM,
+    CodedAction,
+    PlanAnalysis,
+    keep_own_characters,
+    read_segments,
+)
 from .coder import Coder
 from .horizon import HorizonReader
 from .locate import locate_all
-from .segment import plain_typography, segment_plan
 
 __all__ = ["GivenReading", "analyse_given"]
 
@@ -31,11 +36,9 @@ class GivenReading:
 
 
 def analyse_given(text: str, actions: Sequence[ReadingAction], coder: Coder, title: str | None = None) -> GivenReading:
-    plain = plain_typography(text)
-    asides = tuple(find_asides(plain))
-    segments = [seg for seg in segment_plan(plain) if not set_aside(seg, asides)]
+    plain, segments, plain_asides = read_segments(text)
+    asides = keep_own_characters(text, segments, plain_asides)
     for seg in segments:
-        seg.text = text[seg.start:seg.end]
         seg.is_action = False
     spans = locate_all(text, [a.text for a in actions])
     kept: list[tuple[int, int, ReadingAction]] = []
@@ -62,5 +65,5 @@ def analyse_given(text: str, actions: Sequence[ReadingAction], coder: Coder, tit
                                  headings=headings, concrete=concrete, cues=()))
     base_year = HorizonReader.base_year(plain, _dt.date.today().year)
     analysis = PlanAnalysis(text=text, title=title, actions=tuple(coded), segments=tuple(segments),
-                            base_year=base_year, asides=tuple(Aside(a.start, a.end, text[a.start:a.end]) for a in asides))
+                            base_year=base_year, asides=asides)
     return GivenReading(analysis, tuple(dropped))
