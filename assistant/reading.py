@@ -156,21 +156,16 @@ def _paragraph_style(block: Any, styles: dict[str, str]) -> str:
 
 
 def _pdf_text(data: bytes, source: str) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from .pdf_layout import PdfLayoutError, PdfPasswordError, pdf_to_markdown
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise PlanReadError(f"{source} is a password-protected PDF.", source=source,
-                                hint="Save an unprotected copy and try again.")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except PlanReadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        text = pdf_to_markdown(data)
+    except PdfPasswordError as exc:
+        raise PlanReadError(f"{source} is a password-protected PDF.", source=source,
+                            hint="Save an unprotected copy and try again.") from exc
+    except PdfLayoutError as exc:
         raise PlanReadError(f"{source} is not a readable PDF.", source=source,
                             hint="Export it again as PDF, or save the plan as .txt or .docx.") from exc
-    text = "\n\n".join(p.strip() for p in pages)
     if not text.strip():
         raise PlanReadError(f"{source} has no extractable text (a scanned PDF?).", source=source,
                             hint="Run it through OCR or copy the text into a .txt file.")
