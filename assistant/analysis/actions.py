@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..domain import Horizon, Orientation, Theme
 from ..knowledge import Corpus
 from .asides import Aside, find_asides
-from .coder import Coder
+from .coder import CodeAssignment, Coder
 from .detector import ActionDetector
 from .horizon import HorizonReader
 from .segment import IMPERATIVE, Segment, plain_typography, segment_plan
@@ -38,6 +38,7 @@ ABSTRACT = re.compile(
     re.I,
 )
 CLAUSE_SPLIT = re.compile(r";\s+|\s+[–—-]\s+(?=[a-z])|,?\s+and then\s+|,\s+and\s+(?=\w+\s)|\s+and\s+(?=\w+\s)|,\s+(?=\w+\s)")
+SPLIT_CONFIDENCE = 0.7
 RATHER_THAN = re.compile(r"\b(rather than|instead of)\b[^,;.]*", re.I)
 
 
@@ -111,17 +112,8 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
     if detector is not None:
         detector.mark(segments)
     base_year = HorizonReader.base_year(plain, _dt.date.today().year)
-    spans: list[tuple[int, int, Segment]] = []
-    for seg in segments:
-        if seg.is_action:
-            for a, b in _split_clauses(plain, seg):
-                spans.append((a, b, seg))
+    spans, assignments = _code_spans(plain, [seg for seg in segments if seg.is_action], coder)
     asides = keep_own_characters(text, segments, asides)
-    coding_texts = []
-    for a, b, _seg in spans:
-        chunk = plain[a:b]
-        coding_texts.append(RATHER_THAN.sub("", chunk).strip() or chunk)
-    assignments = coder.code(coding_texts, [seg.headings for _, _, seg in spans])
     actions = []
     for n, ((a, b, seg), assignment) in enumerate(zip(spans, assignments, strict=True), start=1):
         chunk = plain[a:b]
@@ -143,6 +135,53 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
         ))
     return PlanAnalysis(text=text, title=title, actions=tuple(actions), segments=tuple(segments), base_year=base_year,
                         asides=asides)
+
+
+def _coding_text(chunk: str) -> str:
+    return RATHER_THAN.sub("", chunk).strip() or chunk
+
+
+def _code_spans(plain: str, segments: list[Segment], coder: Coder
+                ) -> tuple[list[tuple[int, int, Segment]], list[CodeAssignment]]:
+    """Each action segment as one action, or as its clauses where they get different codes.
+
+    The coding guide splits a sentence only when its parts would be coded differently ("merge
+    the two trusts and train staff together"); "merge corporate services and remove duplicate
+    functions" or "..., reporting monthly to the Board" stay one action. So candidate clauses are
+    coded, and neighbouring clauses are joined again unless one is structural and the other not,
+    each coded with confidence. (A clause is short and its theme is a guess: splitting on any
+    change of code cut real plans' sentences the gold keeps whole, action F1 on real train
+    0.784 against 0.827.)
+    """
+    wholes = [(seg.start, seg.end, seg) for seg in segments]
+    cut = {i: parts for i, seg in enumerate(segments) if len(parts := _split_clauses(plain, seg)) > 1}
+    clauses = [(a, b, segments[i]) for i, parts in cut.items() for a, b in parts]
+    coded = coder.code([_coding_text(plain[a:b]) for a, b, _ in wholes + clauses])
+    whole_codes, clause_codes = coded[:len(wholes)], iter(coded[len(wholes):])
+    spans: list[tuple[int, int, Segment]] = []
+    assignments: list[CodeAssignment] = []
+    for i, (a, b, seg) in enumerate(wholes):
+        coded_parts = [(pa, pb, next(clause_codes)) for pa, pb in cut.get(i, [])]
+        joined: list[tuple[int, int, CodeAssignment]] = []
+        for pa, pb, code in coded_parts:
+            if joined and not _differ(joined[-1][2], code):
+                joined[-1] = (joined[-1][0], pb, joined[-1][2])
+            else:
+                joined.append((pa, pb, code))
+        if len(joined) <= 1:
+            spans.append((a, b, seg))
+            assignments.append(whole_codes[i])
+            continue
+        for pa, pb, code in joined:
+            spans.append((pa, pb, seg))
+            assignments.append(code)
+    return spans, assignments
+
+
+def _differ(a: CodeAssignment, b: CodeAssignment) -> bool:
+    """Whether two clauses are different actions: one structural and the other not, each with confidence."""
+    return ((a.structural >= SPLIT_CONFIDENCE and 1 - b.structural >= SPLIT_CONFIDENCE)
+            or (b.structural >= SPLIT_CONFIDENCE and 1 - a.structural >= SPLIT_CONFIDENCE))
 
 
 def read_segments(text: str) -> tuple[str, list[Segment], tuple[Aside, ...]]:

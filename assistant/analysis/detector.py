@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .coder import CODER_MAX_TOKENS
 from .segment import (
     ACTION_HEADINGS,
     ASPIRATION,
@@ -40,7 +41,7 @@ from .segment import (
 __all__ = ["FLAG_NAMES", "ActionDetector", "DetectorFit", "DetectorModel", "segment_features", "train_detector"]
 
 SHIPPED_DETECTOR = Path(__file__).resolve().parent / "data" / "detector.npz"
-DETECTOR_MAX_TOKENS = 48
+DETECTOR_MAX_TOKENS = CODER_MAX_TOKENS  # the same cut as the coder's, so an action's vector is embedded once
 KINDS = ("sentence", "bullet", "table_row")
 
 # A segment that reports what someone else proposes, or that speaks to a reader of the document

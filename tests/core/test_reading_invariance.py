@@ -69,3 +69,51 @@ def test_curly_apostrophes_change_no_reading_across_the_dev_plans(advisor: Advis
         checked += 1
         assert _reading(advisor, _curled(text)) == _reading(advisor, text), path.stem
     assert checked >= 20
+
+
+def _real_plans() -> list[tuple[str, str]]:
+    from pathlib import Path
+
+    from assistant.evals.dataset import load_sample
+
+    root = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "real"
+    return [(p.stem, load_sample(p).text) for split in ("dev", "test") for p in sorted((root / split).glob("*.yaml"))]
+
+
+def _codes(advisor: Advisor, plan: str) -> dict[str, tuple[str, str, str]]:
+    return {" ".join(a.text.split()): (a.theme, a.orientation, a.code) for a in advisor.assess(plan).analysis.actions}
+
+
+def _reworded_headings(text: str) -> str:
+    """Every Markdown heading's words replaced: "## Our workforce" becomes "## Part 3"."""
+    import re
+
+    count = iter(range(1, 10_000))
+    return re.sub(r"(?m)^(#{1,6})[ \t]+\S.*$", lambda m: f"{m.group(1)} Part {next(count)}", text)
+
+
+def test_heading_wording_changes_no_code_across_the_real_plans(advisor: Advisor) -> None:
+    """An action is coded from its own words: the heading above it may say anything."""
+    changed = 0
+    for name, text in _real_plans():
+        reworded = _reworded_headings(text)
+        if reworded == text:
+            continue
+        changed += 1
+        before, after = _codes(advisor, text), _codes(advisor, reworded)
+        common = before.keys() & after.keys()
+        assert len(common) >= 0.8 * len(before), name
+        assert {k: before[k] for k in common} == {k: after[k] for k in common}, name
+    assert changed >= 25
+
+
+@pytest.mark.parametrize("marker", ["*", "\u2022"])
+def test_list_markers_change_no_reading_across_the_real_plans(advisor: Advisor, marker: str) -> None:
+    checked = 0
+    for name, text in _real_plans():
+        variant = text.replace("\n- ", f"\n{marker} ")
+        if variant == text:
+            continue
+        checked += 1
+        assert _reading(advisor, variant) == _reading(advisor, text), name
+    assert checked >= 20
