@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -90,11 +91,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AdvisorError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (OSError, sqlite3.DatabaseError) as exc:  # state under ASSISTANT_HOME that cannot be used
+        if isinstance(exc, BrokenPipeError):
+            return 0
+        print(f"assistant: {_state_problem(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("assistant: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _state_problem(exc: OSError | sqlite3.DatabaseError) -> str:
+    """One line for a file or database that could not be used, most often under ASSISTANT_HOME."""
+    from .settings import get_settings, home_error
+
+    home = get_settings().home
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.filename and str(exc.filename).startswith(str(home)):
+            return str(home_error(home, exc))
+        return f"cannot use a file{where}: {exc.strerror or exc}."
+    return (f"a database under ASSISTANT_HOME {home} cannot be read ({exc}). Move the damaged file aside "
+            "(for the retrieval index: assistant index --rebuild), or set ASSISTANT_HOME to another directory.")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,48 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(handler=cmd_search)
 
 
+def _damaged_local_index(exc: Exception) -> bool:
+    """Is this the embedded index under ASSISTANT_HOME failing to open (not a Chroma server down)?"""
+    from .errors import StoreUnavailableError
+    from .settings import get_settings
+
+    return isinstance(exc, StoreUnavailableError) and not get_settings().chroma_url and "embedded" in str(exc)
+
+
+def _as_state_problem(exc: Exception) -> Exception:
+    """A damaged embedded index is broken state, not a run-time failure: one line, exit 2."""
+    from .errors import ConfigError, StoreUnavailableError
+
+    if _damaged_local_index(exc):
+        assert isinstance(exc, StoreUnavailableError)
+        return ConfigError(exc.message, hint="Run `assistant index` to rebuild it.")
+    return exc
+
+
+def _check_home() -> None:
+    """An embedded index needs a usable ASSISTANT_HOME: say so in one line before loading anything."""
+    from .settings import get_settings
+
+    settings = get_settings()
+    if not settings.chroma_url:
+        settings.state_dir("index")
+
+
 def cmd_index(args: argparse.Namespace) -> int:
+    from .errors import StoreUnavailableError
+
+    _check_home()
+    try:
+        return _index(args)
+    except StoreUnavailableError as exc:
+        if args.status or not _damaged_local_index(exc):
+            raise _as_state_problem(exc) from exc
+        print(f"assistant: {exc.message}; rebuilding it.", file=sys.stderr)
+        args.rebuild = True
+        return _index(args)
+
+
+def _index(args: argparse.Namespace) -> int:
     from .retrieval.retriever import Retriever
 
     with Retriever() as retriever:
@@ -91,20 +132,24 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .errors import BadInputError
+    from .errors import BadInputError, StoreUnavailableError
     from .retrieval.retriever import Retriever
 
     if args.k < 1:
         raise BadInputError(f"-k must be at least 1, not {args.k}.")
-    with Retriever() as retriever:
-        hits = retriever.search(
-            " ".join(args.query),
-            k=args.k,
-            kind=args.kind,
-            theme=args.theme,
-            country=args.country,
-            mode=args.mode,
-        )
+    _check_home()
+    try:
+        with Retriever() as retriever:
+            hits = retriever.search(
+                " ".join(args.query),
+                k=args.k,
+                kind=args.kind,
+                theme=args.theme,
+                country=args.country,
+                mode=args.mode,
+            )
+    except StoreUnavailableError as exc:
+        raise _as_state_problem(exc) from exc
     if args.format == "json":
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
     else:

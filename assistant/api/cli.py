@@ -118,5 +118,28 @@ def serve(args: argparse.Namespace) -> int:
     else:
         from .app import create_app
 
+        problem = _port_problem(args.host, args.port)
+        if problem:
+            print(f"assistant: cannot listen on {args.host}:{args.port}: {problem}. Is another server using that "
+                  "port? Choose another with --port.", file=sys.stderr)
+            return 1
         uvicorn.run(create_app(), **options)
     return 0
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None (uvicorn would otherwise exit 3 with a log line)."""
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    for family, kind, proto, _, address in infos[:1]:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+    return None

@@ -1,6 +1,7 @@
-"""Limits that keep one server healthy: body size, per-key request rate, concurrent model calls.
+"""Limits that keep one server healthy: body size, per-key request rate, failed authentication
+per client address, concurrent model calls.
 
-All three are per process. With N workers the rate limit a key sees is up to N times the
+All are per process. With N workers the rate limit a key sees is up to N times the
 setting (each worker keeps its own buckets) and up to N x ``max_concurrent_llm`` model calls
 run at once; docs/api.md says so and how to size them.
 """
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import RATE_LIMIT, UNAVAILABLE, APIError
 from .protocol import ErrorBody, ErrorResponse
 
-__all__ = ["BodySizeLimitMiddleware", "ModelSlots", "RateLimiter"]
+__all__ = ["AuthFailureThrottle", "BodySizeLimitMiddleware", "ModelSlots", "RateLimiter"]
 
 
 def _too_large(limit: int) -> bytes:
@@ -134,12 +135,42 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return bucket.tokens
 
+    def peek(self, caller: str) -> None:
+        """Raise the 429 that ``take`` would, without taking anything."""
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(caller)
+            if bucket is None:
+                return
+            tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+            if tokens < 1.0:
+                wait = max(1, math.ceil((1.0 - tokens) / self.rate))
+                raise APIError(429, f"Too many failed API-key attempts from this address. Retry in {wait} s.",
+                               type=RATE_LIMIT, code="too_many_auth_failures", headers={"Retry-After": str(wait)})
+
     def _sweep(self, now: float) -> None:
         """Forget callers whose buckets have refilled: they cost nothing to recreate."""
         full = self.capacity / self.rate
         for caller in [c for c, b in self._buckets.items() if now - b.updated > full]:
             del self._buckets[caller]
         self._last_sweep = now
+
+
+class AuthFailureThrottle:
+    """At most ``per_minute`` failed API-key attempts a minute per client address (bursts up to the
+    same); past that the address gets 429 with ``Retry-After`` before its key is even looked at."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] | None = None) -> None:
+        self._bucket = RateLimiter(per_minute, clock=clock)
+
+    def check(self, address: str) -> None:
+        """Raise 429 when ``address`` has used up its failed attempts."""
+        self._bucket.peek(address)
+
+    def fail(self, address: str) -> None:
+        """Count one failed attempt (never raises: the 401 is answered, the next attempt waits)."""
+        with suppress(APIError):
+            self._bucket.take(address)
 
 
 class ModelSlots:

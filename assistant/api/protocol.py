@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ..domain import Balance, Critique, Reference, Theme
 from ..knowledge.models import (
@@ -113,7 +113,7 @@ class ChatRequest(_Strict):
         description="The whole conversation so far; the last message is the user's new turn (a plan "
                     "or a follow-up). The server keeps no session state.",
     )
-    stream: bool = Field(default=False, description="Answer as server-sent events.")
+    stream: StrictBool = Field(default=False, description="Answer as server-sent events.")
     model: str | None = ModelField
 
 

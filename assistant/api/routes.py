@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Security
@@ -63,14 +64,25 @@ ServingDep = Annotated[Serving, Depends(get_serving)]
 
 async def authorize(request: Request,
                     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> Principal | None:
-    """Check the API key (when keys are configured), then the caller's rate limit."""
-    principal: Principal | None = request.app.state.keys.authenticate(request.headers.get("authorization"))
+    """Check the API key (when keys are configured), then the caller's rate limit. Failed attempts
+    are throttled per client address: past the limit, even a right key waits (429)."""
+    serving = get_serving(request)
+    address = "ip:" + (request.client.host if request.client else "unknown")
+    authorization = request.headers.get("authorization")
+    if authorization and request.app.state.keys.enabled:  # a missing key costs nothing: always a plain 401
+        serving.auth_failures.check(address)
+    try:
+        principal: Principal | None = request.app.state.keys.authenticate(authorization)
+    except APIError as exc:
+        if exc.status == 401 and authorization:
+            serving.auth_failures.fail(address)
+        raise
     if principal is not None:
         request.state.key_id = principal.key_id
         caller = "key:" + principal.key_id
     else:
-        caller = "ip:" + (request.client.host if request.client else "unknown")
-    get_serving(request).rate_limiter.take(caller)
+        caller = address
+    serving.rate_limiter.take(caller)
     return principal
 
 
@@ -127,12 +139,17 @@ _UPLOAD_SCHEMA = {
         "format": {"type": "string", "enum": ["json", "markdown"], "default": "json"},
     },
 }
+# What an uploaded plan may be; the schema says so (multipart encoding) and the server goes by it when
+# the file name has no known suffix.
+PLAN_MEDIA_TYPES = {"text/plain": ".txt", "text/markdown": ".md", "application/pdf": ".pdf",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
 _CRITIQUE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/CritiqueRequest"}},
-            "multipart/form-data": {"schema": _UPLOAD_SCHEMA},
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA, "encoding": {"file": {"contentType": ", ".join(
+                PLAN_MEDIA_TYPES)}}},
         },
     }
 }
@@ -146,6 +163,16 @@ _CRITIQUE_OK = {
 def _validation_error(exc: ValidationError, prefix: str = "body") -> RequestValidationError:
     errors = [{**e, "loc": (prefix, *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
     return RequestValidationError(errors)
+
+
+def _upload_name(upload: UploadFile) -> str:
+    """The upload's file name, with the suffix its declared media type implies when its own says nothing
+    we read (a part named "plan" or "file.bin" sent as text/markdown is read as Markdown)."""
+    name = PurePath(upload.filename or "upload").name or "upload"
+    declared = (upload.content_type or "").split(";")[0].strip().lower()
+    if PurePath(name).suffix.lower() not in PLAN_MEDIA_TYPES.values() and declared in PLAN_MEDIA_TYPES:
+        return PurePath(name).stem + PLAN_MEDIA_TYPES[declared]
+    return name
 
 
 def _form_text(value: str | UploadFile | None, param: str) -> str | None:
@@ -173,7 +200,7 @@ async def create_critique(request: Request, serving: ServingDep) -> Response:
                 raise APIError(400, f"Unknown format {fmt!r}: use 'json' or 'markdown'.", param="format",
                                code="invalid_format")
             data = await upload.read()
-            doc = await serving.plan_from_upload(data, upload.filename)
+            doc = await serving.plan_from_upload(data, _upload_name(upload))
         param = "file"
     elif content_type == "application/json" or content_type.endswith("+json"):
         try:
@@ -186,7 +213,7 @@ async def create_critique(request: Request, serving: ServingDep) -> Response:
     else:
         raise APIError(415, f"Unsupported content type {content_type!r}: send application/json or "
                             "multipart/form-data.", code="unsupported_media_type")
-    critique = await serving.critique(doc, model, param=param)
+    critique = await serving.critique(doc, model, param=param, receive=request.receive)
     if fmt == "markdown":
         try:
             text = serving.critique_markdown(critique)
@@ -284,7 +311,7 @@ async def chat(body: ChatRequest, request: Request, serving: ServingDep) -> Resp
     if body.stream:
         events = await serving.chat_stream(messages, body.model)
         return EventSourceResponse(_chat_sse(events, request.state.request_id), sep="\n", ping=15)
-    result = await serving.chat(messages, body.model)
+    result = await serving.chat(messages, body.model, receive=request.receive)
     return Response(result.to_answer().model_dump_json(), media_type="application/json")
 
 
@@ -361,7 +388,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
         events = await serving.chat_stream(prompt, body.model)
         return EventSourceResponse(
             _openai_sse(events, body, prompt, completion_id, created, request.state.request_id), sep="\n", ping=15)
-    result = await serving.chat(prompt, body.model)
+    result = await serving.chat(prompt, body.model, receive=request.receive)
     content = result.answer + _tail(result)
     response = ChatCompletionResponse(
         id=completion_id, created=created, model=body.model, system_fingerprint=result.backend,

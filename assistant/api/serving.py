@@ -3,8 +3,9 @@
 Everything here is HTTP-free: routes.py parses requests and formats responses. The advisor and
 the conversation are synchronous (CPU work, blocking model calls); they run in worker threads.
 A streamed turn is the conversation's sync generator advanced one event at a time in a worker
-thread; when the client goes away the stream is cancelled and the generator closed, which
-stops the model call behind it.
+thread; when the client goes away (``threads.py``) the model call in flight is cancelled at
+once and the generator closed. Limits sized to cost: a chat history is capped in messages and
+characters before anything is replayed.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
+from starlette.types import Receive
 
 from ..advice.events import Citations, CritiqueReady, Event, Notice, TextDelta, TurnDone
+from ..advice.llm.deadline import Cancellation
 from ..domain import Balance, Critique, Reference
 from ..errors import AdvisorError, UnknownIdError
 from ..reading import PlanDocument, plan_from_bytes, plan_from_text
 from ..settings import Settings, get_settings
 from .errors import UNAVAILABLE, APIError, from_advisor_error
-from .limits import ModelSlots, RateLimiter
+from .limits import AuthFailureThrottle, ModelSlots, RateLimiter
 from .protocol import (
     MODEL_IDS,
     OFFLINE_MODEL_ID,
@@ -43,6 +46,7 @@ from .protocol import (
     ModelList,
     Readiness,
 )
+from .threads import Lease, iterate_in_thread, run_in_thread
 
 if TYPE_CHECKING:
     from ..advice.advisor import Advisor
@@ -52,9 +56,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ConversationLike", "Serving", "TurnResult", "iterate_in_thread"]
 
+NO_TURN_NOTICE = ("The conversation did not end with a message from you, so there was nothing to answer; "
+                  "send your plan or question as the last message.")
+
 log = logging.getLogger("assistant.api")
 T = TypeVar("T")
-_END = object()
 WARM_UP_PLAN = "Warm-up plan\n\n- We will hold weekly huddles between district nurses and social workers.\n"
 
 
@@ -68,38 +74,6 @@ class ConversationLike(Protocol):
 ConversationFactory = Callable[[Any, list[dict[str, str]], str], ConversationLike]
 # a litellm model string -> the ChatModel that calls it
 ChatModelFactory = Callable[[str], "ChatModel"]
-
-
-async def iterate_in_thread(generator: Iterator[T]) -> AsyncGenerator[T, None]:
-    """Advance a sync generator in worker threads; closing or cancelling this closes the generator."""
-    try:
-        while True:
-            item = await anyio.to_thread.run_sync(next, generator, _END)
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        close = getattr(generator, "close", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(close)
-
-
-class _Lease:
-    """A model slot held for one streamed turn, released exactly once however the stream ends."""
-
-    def __init__(self, slots: ModelSlots | None) -> None:
-        self._slots = slots
-        self._started = time.monotonic()
-        self._lock = threading.Lock()
-        if slots is not None:
-            slots.acquire()
-
-    def release(self) -> None:
-        with self._lock:
-            slots, self._slots = self._slots, None
-        if slots is not None:
-            slots.release(time.monotonic() - self._started)
 
 
 @dataclass
@@ -158,6 +132,7 @@ class Serving:
         self._chat_models: dict[str, ChatModel] = {}
         self._chat_models_lock = threading.Lock()
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_minute)
+        self.auth_failures = AuthFailureThrottle(self.settings.auth_failures_per_minute)
         self.model_slots = ModelSlots(self.settings.max_concurrent_llm)
         self.started = int(time.time())
         self._probe: tuple[float, dict[str, Any]] | None = None
@@ -272,7 +247,8 @@ class Serving:
 
     # ------------------------------------------------------------------ critiques
 
-    async def critique(self, doc: PlanDocument, requested_model: str | None, param: str = "plan") -> Critique:
+    async def critique(self, doc: PlanDocument, requested_model: str | None, param: str = "plan",
+                       receive: Receive | None = None) -> Critique:
         model = self._model(requested_model)
         if not model:
             return await self._run(lambda: self.advisor().critique(doc, model=""), uses_model=False, param=param)
@@ -282,7 +258,7 @@ class Serving:
 
             return critique_with_model(self.advisor(), doc, model=self.chat_model(model))
 
-        return await self._run(with_model, uses_model=True, param=param)
+        return await self._run(with_model, uses_model=True, param=param, receive=receive)
 
     def critique_markdown(self, critique: Critique) -> str:
         from ..advice.render import critique_markdown
@@ -298,28 +274,44 @@ class Serving:
         except UnknownIdError as exc:
             raise from_advisor_error(exc, param="model") from exc
 
-    def _split_turn(self, messages: Sequence[tuple[str, str]], param: str) -> tuple[list[dict[str, str]], str]:
-        """(earlier messages, the new user message); system messages are dropped: the advisor has its own."""
-        turns = [(role, content) for role, content in messages if role in ("user", "assistant")]
-        if not turns or turns[-1][0] != "user":
-            raise APIError(400, "The last message must be the user's (the plan or a follow-up question).",
-                           param=param, code="invalid_messages")
-        for role, content in turns:
+    def check_history(self, messages: Sequence[tuple[str, str]], param: str) -> None:
+        """A conversation the server can afford to replay: at most ``max_chat_messages`` messages and
+        ``max_chat_chars`` characters (400 and 413), each user message within the plan limit."""
+        settings = self.settings
+        if len(messages) > settings.max_chat_messages:
+            raise APIError(400, f"The conversation has {len(messages):,} messages, over the limit of "
+                                f"{settings.max_chat_messages:,}: send the plan and the latest turns only.",
+                           param=param, code="too_many_messages")
+        for role, content in messages:
             if role == "user":
                 self.check_plan_length(content, param)
-        if not turns[-1][1].strip():
-            raise APIError(400, "The last user message is empty.", param=param, code="invalid_messages")
-        history = [{"role": role, "content": content} for role, content in turns[:-1]]
-        return history, turns[-1][1]
+        total = sum(len(content) for _, content in messages)
+        if total > settings.max_chat_chars:
+            raise APIError(413, f"The conversation has {total:,} characters, over the limit of "
+                                f"{settings.max_chat_chars:,}: send the plan and the latest turns only.",
+                           param=param, code="conversation_too_long")
+
+    def _split_turn(self, messages: Sequence[tuple[str, str]], param: str) -> tuple[list[dict[str, str]], str, bool]:
+        """(earlier messages, the new user message, whether there is one); system messages are dropped:
+        the advisor has its own. A conversation that does not end with the user's message has no
+        new turn: it is answered with what the advisor can do, and a notice says why."""
+        self.check_history(messages, param)
+        turns = [(role, content) for role, content in messages if role in ("user", "assistant")]
+        history = [{"role": role, "content": content} for role, content in turns]
+        if not turns or turns[-1][0] != "user":
+            return history, "", False
+        return history[:-1], turns[-1][1], True
 
     def _turn(self, messages: Sequence[tuple[str, str]], model: str, param: str) -> Iterator[Event]:
-        history, message = self._split_turn(messages, param)
+        history, message, has_turn = self._split_turn(messages, param)
 
         def events() -> Iterator[Event]:
-            conversation = self.conversation(history, model)
+            conversation = self.conversation(history, model if has_turn else "")
             turn = conversation.send(message)
             try:
                 yield from turn
+                if not has_turn:
+                    yield Notice(NO_TURN_NOTICE, "info")
             finally:
                 close = getattr(turn, "close", None)
                 if close is not None:
@@ -328,7 +320,7 @@ class Serving:
         return events()
 
     async def chat(self, messages: Sequence[tuple[str, str]], requested_model: str | None,
-                   param: str = "messages") -> TurnResult:
+                   param: str = "messages", receive: Receive | None = None) -> TurnResult:
         model = self._model(requested_model)
         events = self._turn(messages, model, param)
 
@@ -338,7 +330,7 @@ class Serving:
                 result.add(event)
             return result
 
-        return await self._run(run, uses_model=bool(model), param=param)
+        return await self._run(run, uses_model=bool(model), param=param, receive=receive)
 
     async def chat_stream(self, messages: Sequence[tuple[str, str]], requested_model: str | None,
                           param: str = "messages") -> AsyncIterator[Event]:
@@ -346,8 +338,8 @@ class Serving:
         later ones come out of the iterator as exceptions for the route to send as an error event."""
         model = self._model(requested_model)
         events = self._turn(messages, model, param)
-        lease = _Lease(self.model_slots if model else None)
-        stream = iterate_in_thread(events)
+        lease = Lease(self.model_slots if model else None)
+        stream = iterate_in_thread(events, Cancellation())
         try:
             first = await stream.__anext__()
         except StopAsyncIteration:
@@ -373,11 +365,14 @@ class Serving:
         weakref.finalize(answer, lease.release)  # a stream that is never iterated still frees its slot
         return answer
 
-    async def _run(self, work: Callable[[], T], *, uses_model: bool, param: str) -> T:
+    async def _run(self, work: Callable[[], T], *, uses_model: bool, param: str,
+                   receive: Receive | None = None) -> T:
+        """Run ``work`` in a worker thread; with a model, in a model slot, and a client that
+        disconnects (seen on ``receive``) cancels the model call."""
         try:
             if uses_model:
                 with self.model_slots.hold():
-                    return await anyio.to_thread.run_sync(work)
+                    return await run_in_thread(work, Cancellation(), receive)
             return await anyio.to_thread.run_sync(work)
         except AdvisorError as exc:
             raise from_advisor_error(exc, param=param) from exc

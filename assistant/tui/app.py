@@ -4,9 +4,9 @@ The app is a thin face over the core's conversation object: it sends what the le
 (or the plan file they opened), renders the events that come back (streamed Markdown, the
 critique, notices), and saves every message before it is shown.
 
-Each turn runs the conversation's synchronous generator in a Textual thread worker, which
-posts the events back to the UI. Esc cancels the worker; the worker then closes the
-generator, which stops the generation.
+Each turn runs the conversation's synchronous generator in a Textual thread worker, which posts
+the events back to the UI. Esc cancels the turn's model call at once, then the worker, which
+closes the generator. Commands and actions are in commands.py; what a turn is, in turns.py.
 """
 
 from __future__ import annotations
@@ -14,39 +14,48 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, OptionList, Static, TabPane
+from textual.widgets import Footer, Header, Markdown, Static, TabPane
 from textual.widgets.markdown import MarkdownStream
 from textual.worker import Worker, get_current_worker
 
 from ..advice.described import DESCRIBED_TITLE
 from ..advice.events import Citations, CritiqueReady, Event, Notice, TextDelta, TurnDone
+from ..advice.llm.deadline import cancellable
 from ..domain import Balance, Critique
 from ..errors import AdvisorError
 from ..knowledge import Corpus
-from ..reading import PlanDocument, read_plan
-from .corpus_text import entry_markdown, entry_title, is_openable
-from .export import conversation_markdown, default_export_path
-from .screens import HelpScreen, OpenPlanScreen, SessionAction, SessionsScreen, SourceScreen
-from .sessions import UNTITLED, MessageRecord, SessionInfo, SessionStore
+from ..reading import read_plan
+from .commands import WIDE, ChatCommands
+from .sessions import UNTITLED, SessionStore
+from .turns import (
+    AnswerWriter,
+    BackendReady,
+    ConversationFactory,
+    ConversationLike,
+    PlanRead,
+    Turn,
+    TurnEnded,
+    TurnEvent,
+    TurnFailed,
+    close_events,
+    first_line_title,
+    shorten,
+)
 from .widgets import (
     AssistantMessage,
     BalanceView,
     CritiqueCard,
     CritiquePanel,
     FindingsView,
-    FoldedAnswer,
     InterventionList,
     NoteMessage,
     PromptInput,
@@ -57,11 +66,6 @@ from .widgets import (
 __all__ = ["ChatApp", "ConversationFactory", "ConversationLike"]
 
 log = logging.getLogger(__name__)
-
-WIDE = 110  # from this width the critique panel sits beside the conversation
-TITLE_WIDTH = 80
-RECENT_ANSWERS = 2  # a resumed conversation shows its last answers in full...
-FOLD_CHARACTERS = 3000  # ...and folds earlier long ones (a critique) until they are opened
 
 WELCOME = """\
 ## Welcome to the Transformation Advisor
@@ -79,69 +83,7 @@ Press **F1** for help at any time. Everything you say here is saved as you go.
 """
 
 
-class ConversationLike(Protocol):
-    """The core's ``Conversation`` as the chat uses it (tests inject fakes)."""
-
-    @property
-    def critique(self) -> Critique | None: ...
-
-    @property
-    def backend(self) -> str: ...
-
-    def send(self, message: str) -> Iterator[Event]: ...
-
-    def load_plan(self, doc: PlanDocument) -> Iterator[Event]: ...
-
-    def to_state(self) -> dict[str, Any]: ...
-
-
-ConversationFactory = Callable[[dict[str, Any] | None], ConversationLike]
-"""Build a conversation, fresh (``None``) or from a saved state. Called in a worker thread."""
-
-
-@dataclass(frozen=True)
-class Turn:
-    number: int
-    session_id: str
-    answer_id: int
-
-
-class TurnEvent(Message):
-    def __init__(self, turn: Turn, event: Event) -> None:
-        super().__init__()
-        self.turn = turn
-        self.event = event
-
-
-class TurnFailed(Message):
-    def __init__(self, turn: Turn, error: str, title: str) -> None:
-        super().__init__()
-        self.turn = turn
-        self.error = error
-        self.title = title
-
-
-class TurnEnded(Message):
-    """The worker has finished with the turn (done, failed or stopped)."""
-
-    def __init__(self, turn: Turn) -> None:
-        super().__init__()
-        self.turn = turn
-
-
-class PlanRead(Message):
-    def __init__(self, doc: PlanDocument) -> None:
-        super().__init__()
-        self.doc = doc
-
-
-class BackendReady(Message):
-    def __init__(self, backend: str) -> None:
-        super().__init__()
-        self.backend = backend
-
-
-class ChatApp(App[None]):
+class ChatApp(ChatCommands):
     """The leader's chat."""
 
     TITLE = "Transformation Advisor"
@@ -214,6 +156,8 @@ class ChatApp(App[None]):
         self.sub_title = UNTITLED
         self._show_panel(False)
         self.query_one("#prompt", PromptInput).focus()
+        if self.store.notice:
+            self.notify(self.store.notice, title="Sessions", severity="warning", timeout=12)
         if self._initial_session is not None:
             # the window first, then the history (a long one takes a moment to lay out)
             await self._mount(NoteMessage("Opening your conversation…"))
@@ -343,7 +287,7 @@ class ChatApp(App[None]):
             info = self.store.create(backend=self.backend)
             self.session_id = info.id
         first_line = next((line.strip("#*- ").strip() for line in title_hint.splitlines() if line.strip()), "")
-        if first_line and self.store.set_title_if_untitled(self.session_id, _shorten(first_line, TITLE_WIDTH)):
+        if first_line and self.store.set_title_if_untitled(self.session_id, shorten(first_line, 80)):
             self.sub_title = self.store.get(self.session_id).title
         return self.session_id
 
@@ -364,9 +308,9 @@ class ChatApp(App[None]):
     @work(thread=True, group="turn", exit_on_error=False)
     def _run_turn(self, turn: Turn, start: Callable[[ConversationLike], Iterator[Event]]) -> None:
         worker = get_current_worker()
-        answer = _AnswerWriter(self.store, turn, self.post_message)
+        answer = AnswerWriter(self.store, turn, self.post_message)
         try:
-            with self._turn_lock:
+            with self._turn_lock, cancellable(turn.cancellation):
                 conversation = self._get_conversation()
                 events = start(conversation)
                 try:
@@ -375,7 +319,7 @@ class ChatApp(App[None]):
                             break
                         answer.handle(event, conversation)
                 finally:
-                    _close(events)  # closing the generator is what cancels the generation
+                    close_events(events)  # closing the generator is what cancels the generation
                 answer.flush()
                 if worker.is_cancelled and not answer.done:
                     answer.stopped(conversation)
@@ -472,6 +416,7 @@ class ChatApp(App[None]):
         turn = self.active_turn
         if turn is None:
             return
+        turn.cancellation.cancel()
         if self._turn_worker is not None:
             self._turn_worker.cancel()
         self.active_turn = None
@@ -507,7 +452,7 @@ class ChatApp(App[None]):
             return
         info = self.store.get(self.session_id)
         first = next((m for m in self.store.messages(self.session_id) if m.role == "user"), None)
-        if first is not None and info.title != title and info.title == _first_line_title(first.content):
+        if first is not None and info.title != title and info.title == first_line_title(first.content):
             self.store.rename(self.session_id, title)
             self.sub_title = title
 
@@ -521,332 +466,10 @@ class ChatApp(App[None]):
         else:
             await conversation.mount(widget)
 
-    # the panel -----------------------------------------------------------------------------
-
-    def action_toggle_panel(self) -> None:
-        """F2: go to the critique panel (its tabs), or from it back to the message box."""
-        if self.critique is None:
-            self.notify("No critique yet: paste or open a plan first.")
-            return
-        panel = self.query_one("#panel", CritiquePanel)
-        if panel.display and panel.has_focus_within:
-            self.action_back_to_chat()
-            return
-        self._show_panel(True)
-        panel.query_one("Tabs").focus()
-
-    def action_back_to_chat(self) -> None:
-        if not self._is_wide():
-            self._show_panel(False)
-        self.query_one("#prompt", PromptInput).focus()
-
-    def _show_panel(self, show: bool) -> None:
-        """Beside the conversation when wide; instead of it when narrow."""
-        self.query_one("#panel").display = show
-        self.query_one("#chat").display = not (show and not self._is_wide())
-
-    def get_default_screen(self) -> Screen[Any]:
-        return _MainScreen(id="_default")
-
-    def layout_for_width(self) -> None:
-        """Called when the window is resized (the main screen gets the resize, not the app)."""
-        if self.critique is None:
-            return
-        # wide: side by side; narrow: keep whichever of the two the leader was looking at
-        self._show_panel(self._is_wide() or not self.query_one("#chat").display)
-
-    def _is_wide(self) -> bool:
-        return self.size.width >= WIDE
-    @on(OptionList.OptionSelected, "#interventions, #sources")
-    def _open_source(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
-            self.open_source(event.option.id)
-
-    @on(Markdown.LinkClicked)
-    def _link_clicked(self, event: Markdown.LinkClicked) -> None:
-        href = event.href
-        if href.startswith(("case:", "intervention:", "framework:", "paper:")):
-            self.open_source(href)
-        else:
-            self.open_url(href)
-
-    def open_source(self, ref_id: str) -> None:
-        """Show a case, intervention, framework or paper in full, from the corpus."""
-        corpus = self.corpus
-        if not is_openable(corpus, ref_id):
-            self.notify(f"{ref_id} is not in the corpus.", severity="warning")
-            return
-        self.push_screen(SourceScreen(entry_title(corpus, ref_id), entry_markdown(corpus, ref_id)))
+    # the corpus ----------------------------------------------------------------------------
 
     @property
     def corpus(self) -> Corpus:
         if self._corpus is None:
             self._corpus = self._corpus_loader()
         return self._corpus
-
-    # commands ------------------------------------------------------------------------------
-
-    async def run_slash_command(self, line: str) -> bool:
-        """Run ``/command args``. Returns True when the input should be cleared."""
-        name, _, arg = line[1:].partition(" ")
-        name, arg = name.lower().strip(), arg.strip()
-        if name in ("load", "open"):
-            if arg:
-                await self.load_plan_file(arg)
-            else:
-                self.action_open_plan()
-            return True
-        if name == "export":
-            self.export(arg or None)
-            return True
-        if name == "copy":
-            self.action_copy_answer()
-            return True
-        if name == "sessions":
-            self.action_sessions()
-            return True
-        if name == "new":
-            await self.action_new_session()
-            return True
-        if name == "rename":
-            if not arg:
-                self.notify("Give the new name, for example /rename Torbay refresh 2026.", severity="warning")
-                return False
-            if self.session_id is None:
-                self.notify("Nothing to rename yet: start the conversation first.", severity="warning")
-                return False
-            self.rename_session(self.session_id, arg)
-            return True
-        if name == "help":
-            self.action_help()
-            return True
-        if name in ("quit", "exit"):
-            self.exit()
-            return True
-        known = ("/load", "/export", "/copy", "/sessions", "/new", "/rename", "/help", "/quit")
-        from ..errors import suggest
-
-        close = suggest("/" + name, known)
-        hint = f" Did you mean {close[0]}?" if close else " Type /help to see the commands."
-        self.notify(f"There is no command /{name}.{hint}", severity="warning")
-        return False
-
-    def action_open_plan(self) -> None:
-        def chosen(path: str | None) -> None:
-            if path:
-                self.call_later(self.load_plan_file, path)
-
-        self.push_screen(OpenPlanScreen(), chosen)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_export(self) -> None:
-        self.export(None)
-
-    def export(self, path: str | None) -> Path | None:
-        """Write the conversation and the latest critique as Markdown; returns where."""
-        if self.session_id is None:
-            self.notify("Nothing to export yet.", severity="warning")
-            return None
-        info = self.store.get(self.session_id)
-        text = conversation_markdown(info.title, self.store.messages(self.session_id), self.critique)
-        if path:
-            target = Path(os.path.expanduser(path))
-            if target.is_dir():
-                target = default_export_path(info.title, target)
-            elif not target.suffix:
-                target = target.with_suffix(".md")
-        else:
-            target = default_export_path(info.title, self.export_dir or Path.cwd())
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed", severity="error")
-            return None
-        self.notify(f"Saved to {target.resolve()}", title="Exported")
-        return target
-
-    def action_copy_answer(self) -> None:
-        if not self.last_answer:
-            self.notify("There is no answer to copy yet.", severity="warning")
-            return
-        how = copy_text(self, self.last_answer)
-        extra = "" if how == "system" else " (if nothing arrives, your terminal blocks this: use F4 to export)"
-        self.notify(f"Copied the last answer ({len(self.last_answer):,} characters){extra}.", timeout=5)
-
-    def action_sessions(self) -> None:
-        def chosen(result: SessionAction | None) -> None:
-            if result is None:
-                return
-            action, session_id = result
-            if action == "new":
-                self.call_later(self.action_new_session)
-            elif session_id is not None and session_id != self.session_id:
-                self.call_later(self.resume_session, session_id)
-
-        self.push_screen(SessionsScreen(self, self.session_id), chosen)
-
-    # sessions ------------------------------------------------------------------------------
-
-    def list_sessions(self) -> list[SessionInfo]:
-        return self.store.list_sessions()
-
-    def rename_session(self, session_id: str, title: str) -> None:
-        self.store.rename(session_id, title)
-        if session_id == self.session_id:
-            self.sub_title = self.store.get(session_id).title
-        self.notify(f"Renamed to “{self.store.get(session_id).title}”.", timeout=4)
-
-    def delete_session(self, session_id: str) -> None:
-        self.store.delete(session_id)
-        if session_id == self.session_id:
-            self.call_later(self.action_new_session)
-        self.notify("Conversation deleted.", timeout=4)
-
-    async def action_new_session(self) -> None:
-        await self.action_cancel()
-        self.session_id = None
-        self.sub_title = UNTITLED
-        await self._clear()
-        await self._show_welcome()
-        self._reset_conversation(None)
-        self._prepare_conversation()
-        self.query_one("#prompt", PromptInput).focus()
-
-    async def _clear(self) -> None:
-        await self.query_one("#conversation", VerticalScroll).remove_children()
-        self.critique = None
-        self.previous_balance = None
-        self.last_answer = None
-        self._show_panel(False)
-        self.query_one("#sources", SourceList).show([], replace=True)
-        self.refresh_bindings()
-
-    async def resume_session(self, session_id: str) -> None:
-        """Show a saved conversation and carry on from where it stopped."""
-        await self.action_cancel()
-        info = self.store.get(session_id)
-        messages = self.store.messages(session_id)
-        self.session_id = session_id
-        self.sub_title = info.title
-        await self._clear()
-        critiques: list[Critique] = []
-        widgets: list[Any] = []
-        answers = [m.id for m in messages if m.role == "assistant"]
-        shown_in_full = set(answers[-RECENT_ANSWERS:])
-        for record in messages:
-            widgets.extend(self._widgets_for(record, critiques, fold=record.id not in shown_in_full))
-        await self.query_one("#conversation", VerticalScroll).mount_all(widgets)
-        self.last_answer = next((m.content for m in reversed(messages) if m.role == "assistant" and m.content),
-                                None)
-        if critiques:
-            previous = critiques[-2].balance if len(critiques) > 1 else None
-            await self._show_critique(critiques[-1], previous, announce=False)
-        self._reset_conversation(self.store.load_state(session_id))
-        self._prepare_conversation()
-        self.query_one("#conversation", VerticalScroll).anchor()
-        self.query_one("#prompt", PromptInput).focus()
-        if info.backend:
-            self._set_backend(info.backend)
-
-    def _widgets_for(self, record: MessageRecord, critiques: list[Critique], *, fold: bool) -> list[Any]:
-        if record.role == "user":
-            return [UserMessage(record.content)]
-        if record.role == "note":
-            return [NoteMessage(record.content)]
-        status = {"stopped": "stopped", "failed": "failed", "streaming": "interrupted"}.get(record.status)
-        long = len(record.content) > FOLD_CHARACTERS
-        out: list[Any] = [FoldedAnswer(record.content, status=status) if fold and long
-                          else AssistantMessage(record.content, status=status)]
-        if record.critique is not None:
-            critique = Critique.model_validate(record.critique)
-            out.append(CritiqueCard(critique, critiques[-1].balance if critiques else None))
-            critiques.append(critique)
-        return out
-
-
-def copy_text(app: App[Any], text: str) -> str:
-    """Copy with pyperclip when it is installed and works, else with the terminal (OSC 52)."""
-    try:
-        import pyperclip  # type: ignore[import-not-found,unused-ignore]
-
-        pyperclip.copy(text)
-        return "system"
-    except Exception:  # not installed, or no clipboard on this machine
-        app.copy_to_clipboard(text)
-        return "terminal"
-
-
-class _MainScreen(Screen[Any]):
-    def on_resize(self) -> None:
-        app = self.app
-        if isinstance(app, ChatApp):
-            app.layout_for_width()
-
-
-class _AnswerWriter:
-    """Saves a turn's events, then posts them to the screen: nothing is shown before it is saved.
-
-    Text that arrives faster than the screen can usefully redraw (the offline advisor yields
-    hundreds of pieces at once) is gathered and saved and shown together, at most
-    ``FLUSH_SECONDS`` late; text from a slow model is saved and shown piece by piece.
-    """
-
-    FLUSH_SECONDS = 0.05
-
-    def __init__(self, store: SessionStore, turn: Turn, post: Callable[[Message], bool]) -> None:
-        self.store, self.turn, self.post = store, turn, post
-        self.text: list[str] = []
-        self.pending: list[str] = []
-        self.last_flush = 0.0
-        self.done = False
-
-    def handle(self, event: Event, conversation: ConversationLike) -> None:
-        if isinstance(event, TextDelta):
-            self.pending.append(event.text)
-            if time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
-                self.flush()
-            return
-        self.flush()
-        if isinstance(event, CritiqueReady):
-            self.store.update_message(self.turn.answer_id, critique=event.critique.model_dump(mode="json"))
-        elif isinstance(event, TurnDone):
-            self.store.update_message(self.turn.answer_id, content=event.answer, status="complete",
-                                      backend=event.backend)
-            self.store.save_state(self.turn.session_id, conversation.to_state(), backend=event.backend)
-            self.done = True
-        self.post(TurnEvent(self.turn, event))
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        piece = "".join(self.pending)
-        self.pending.clear()
-        self.text.append(piece)
-        self.store.update_message(self.turn.answer_id, content="".join(self.text))
-        self.post(TurnEvent(self.turn, TextDelta(piece)))
-        self.last_flush = time.monotonic()
-
-    def stopped(self, conversation: ConversationLike) -> None:
-        self.store.update_message(self.turn.answer_id, content="".join(self.text), status="stopped")
-        self.store.save_state(self.turn.session_id, conversation.to_state())
-
-    def failed(self) -> None:
-        self.store.update_message(self.turn.answer_id, content="".join(self.text), status="failed")
-
-
-def _close(events: Iterator[Event]) -> None:
-    close = getattr(events, "close", None)
-    if callable(close):
-        close()
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
-
-
-def _first_line_title(content: str) -> str:
-    first = next((line.strip("#*- ").strip() for line in content.splitlines() if line.strip()), "")
-    return _shorten(first, TITLE_WIDTH)

@@ -61,6 +61,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from .sessions import SessionStore
 
     store = SessionStore()
+    if store.notice:
+        print(f"assistant: {store.notice}", file=sys.stderr)
     try:
         if args.list_sessions:
             for info in store.list_sessions():
@@ -80,6 +82,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
         store.close()
     if app.return_code not in (None, 0):
         return int(app.return_code or 1)
-    if app.session_id:
+    if app.session_id and store.saving:
         print(f"Saved. Resume with: assistant chat --session {app.session_id}", file=sys.stderr)
     return 0

@@ -140,7 +140,7 @@ def test_invented_citations_and_quotes_are_called_out(advisor: Advisor) -> None:
     cited = _cited(events)
     assert "case:atlantis" not in cited and "case:torbay" in cited
     messages = " ".join(n.message for n in _notices(events))
-    assert "case:atlantis" in messages
+    assert "do not exist" in messages and "case:atlantis" not in messages  # an invented id is never repeated
     assert "not verbatim" in messages
 
 

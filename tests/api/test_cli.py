@@ -106,7 +106,7 @@ def test_several_workers_use_the_app_factory(env, uvicorn_calls) -> None:
 def test_one_worker_runs_an_app_object(env, uvicorn_calls) -> None:
     from fastapi import FastAPI
 
-    assert main(["serve"]) == 0
+    assert main(["serve", "--port", "0"]) == 0
     (args, kwargs), = uvicorn_calls
     assert isinstance(args[0], FastAPI)
     assert kwargs["host"] == "127.0.0.1"
@@ -134,3 +134,16 @@ def test_keyring_is_constant_time_over_all_keys() -> None:
     assert ring.check("c" * 20) is None
     assert len(ring) == 2 and ring.enabled
     assert not KeyRing().enabled
+
+
+def test_a_port_in_use_is_one_clear_line(env, capsys, uvicorn_calls) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err
+    assert not uvicorn_calls

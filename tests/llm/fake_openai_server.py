@@ -12,6 +12,13 @@ The model name in the request picks the behaviour (``openai/<behaviour>`` throug
     malformed      HTTP 200 whose body is not JSON
     reject-schema  HTTP 422 for a json_schema response_format (as llama.cpp's server does), else plain
     strict-format  HTTP 400 for any response_format but a bare {"type": "json_object"}, else plain
+    trickle        headers at once, then the answer one byte every ``trickle_s`` (streamed: one SSE chunk
+                   of a long answer every ``trickle_s``), for up to ten minutes
+    hang           accept the request and never answer (not even headers) until the client leaves
+    ratelimit-wait HTTP 429 with Retry-After: 30
+
+``disconnects`` records (behaviour, monotonic time) when a trickling or hanging request saw its
+client go away, so tests can measure how soon a cancelled call really stopped.
 
 Replies are scripted per behaviour: ``server.script("plain", "first", "second")`` answers
 "first", then "second" for every later request. Every request body is kept in ``requests``.
@@ -49,8 +56,11 @@ class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as server:``; ``server.api_base`` is the /v1 URL."""
 
     def __init__(self, *, default_reply: str = "Hello from the fake model.", slow_s: float = 2.0,
-                 token_delay_s: float = 0.0, latency_s: float = 0.0) -> None:
+                 token_delay_s: float = 0.0, latency_s: float = 0.0, trickle_s: float = 1.0) -> None:
         self.default_reply = default_reply
+        self.trickle_s = trickle_s
+        self.disconnects: list[tuple[str, float]] = []
+        self.arrivals: list[float] = []  # monotonic time each request arrived
         self.slow_s = slow_s
         self.token_delay_s = token_delay_s
         self.latency_s = latency_s
@@ -74,6 +84,8 @@ class FakeOpenAIServer:
         with self._lock:
             self._scripts.clear()
             self.requests.clear()
+            self.disconnects.clear()
+            self.arrivals.clear()
 
     def count(self, behaviour: str | None = None) -> int:
         return sum(1 for r in self.requests if behaviour is None or r.get("model") == behaviour)
@@ -99,6 +111,7 @@ class FakeOpenAIServer:
             body = await request.json()
             with self._lock:
                 self.requests.append(body)
+                self.arrivals.append(time.monotonic())
                 seen = sum(1 for r in self.requests if r.get("model") == body.get("model"))
             behaviour = str(body.get("model", "plain"))
             stream = bool(body.get("stream"))
@@ -110,6 +123,21 @@ class FakeOpenAIServer:
                 resp = _error(429, "Slow down (fake rate limit).", "rate_limit_exceeded")
                 resp.headers["Retry-After"] = "0"
                 return resp
+            if behaviour == "ratelimit-wait":
+                resp = _error(429, "Slow down for a long while (fake rate limit).", "rate_limit_exceeded")
+                resp.headers["Retry-After"] = "30"
+                return resp
+            if behaviour == "hang":
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline and not await request.is_disconnected():
+                    await asyncio.sleep(0.05)
+                self.disconnects.append((behaviour, time.monotonic()))
+                return _error(500, "gave up", "server_error")
+            if behaviour == "trickle":
+                text = self._reply(behaviour)
+                source = self._trickle_sse(text) if stream else self._trickle_json(behaviour, text, body)
+                return StreamingResponse(self._watched(behaviour, source),
+                                         media_type="text/event-stream" if stream else "application/json")
             if behaviour == "malformed":
                 return PlainTextResponse('{"id": "x", "choices": [ {"message": ', media_type="application/json")
             if behaviour == "reject-schema":
@@ -166,6 +194,33 @@ class FakeOpenAIServer:
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         yield f"data: {json.dumps(done)}\n\n".encode()
         yield b"data: [DONE]\n\n"
+
+    async def _watched(self, behaviour: str, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for piece in source:
+                yield piece
+        finally:
+            self.disconnects.append((behaviour, time.monotonic()))
+
+    async def _trickle_json(self, behaviour: str, text: str, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        payload = json.dumps(self._completion(behaviour, text, body)).encode()
+        deadline = time.monotonic() + 600
+        for i in range(len(payload)):
+            if time.monotonic() > deadline:
+                return
+            yield payload[i:i + 1]
+            await asyncio.sleep(self.trickle_s)
+
+    async def _trickle_sse(self, text: str) -> AsyncIterator[bytes]:
+        deadline = time.monotonic() + 600
+        n = 0
+        while time.monotonic() < deadline:
+            chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": "trickle", "choices": [{"index": 0, "delta": {"content": f"{text} "},
+                                                      "finish_reason": None}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            n += 1
+            await asyncio.sleep(self.trickle_s)
 
     # --- lifecycle -----------------------------------------------------------------------------
 

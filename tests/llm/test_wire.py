@@ -60,13 +60,13 @@ def test_streaming_yields_each_delta(server: FakeOpenAIServer) -> None:
 
 
 @pytest.mark.parametrize("behaviour", ["truncated", "cut"])
-def test_a_truncated_stream_is_a_provider_error(server: FakeOpenAIServer, behaviour: str) -> None:
+def test_a_truncated_stream_is_reported_as_cut_off(server: FakeOpenAIServer, behaviour: str) -> None:
     server.script(behaviour, "one two three four five")
     got: list[str] = []
     with pytest.raises(ModelError) as info:
         for piece in _model(server, behaviour).stream(HELLO):
             got.append(piece)
-    assert info.value.reason == "provider-error"
+    assert info.value.reason == "cut-off"
     assert len(got) <= 2
 
 
@@ -213,15 +213,17 @@ def test_planner_streams_over_the_wire(server: FakeOpenAIServer, advisor: Adviso
     model = get_chat_model("openai/plain", _wire_settings(tmp_path, server))
     events = list(stream_critique(advisor, heavy_doc, model=model))
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["TextDelta"] * 3 + ["CritiqueReady", "Citations"]
-    assert "".join(e.text for e in events[:3]) == "Too much machinery."  # type: ignore[union-attr]
-    assert events[3].critique.backend == "openai/plain"  # type: ignore[union-attr]
+    assert kinds == ["TextDelta", "CritiqueReady", "Citations"]  # the sentence is sent once it is checked
+    assert events[0].text == "Too much machinery."  # type: ignore[union-attr]
+    assert events[1].critique.backend == "openai/plain"  # type: ignore[union-attr]
     assert server.requests[0]["stream"] is True
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update(ASSISTANT_HOME=str(home), ASSISTANT_MODEL_TIMEOUT="2", ASSISTANT_MODEL_RETRIES="0")
+    if os.environ.get("ASSISTANT_MODEL_CACHE"):  # the built embedding model, shared between runs
+        env["ASSISTANT_MODEL_CACHE"] = os.environ["ASSISTANT_MODEL_CACHE"]
     return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120, check=False)
 
@@ -270,3 +272,15 @@ def test_prompts_command_lists_versions_and_hashes(tmp_path: Path) -> None:
     listed = {p["name"]: p for p in json.loads(done.stdout)}
     assert {"system", "critique", "chat_turn", "revise", "judge"} <= set(listed)
     assert all(len(p["sha256"]) == 64 and p["version"] for p in listed.values())
+
+
+def test_cli_critique_ends_within_the_deadline_of_a_trickling_model(server: FakeOpenAIServer,
+                                                                   heavy_doc: PlanDocument, tmp_path: Path) -> None:
+    done = _cli("critique", heavy_doc.source, "--format", "json", "--model", "openai/trickle",
+                "--api-base", server.api_base, "--no-cache", home=tmp_path)  # ASSISTANT_MODEL_TIMEOUT=2
+    ended = time.monotonic()
+    assert done.returncode == 0, done.stderr
+    assert Critique.model_validate_json(done.stdout).backend == "offline (fallback: timeout)"
+    # from the model call to the end of the process: the deadline plus the offline critique, not the trickle
+    assert server.arrivals and ended - server.arrivals[0] < 2 + 5, f"{ended - server.arrivals[0]:.1f}s"
+    assert "Traceback" not in done.stderr

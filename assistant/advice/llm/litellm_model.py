@@ -4,8 +4,11 @@ litellm costs seconds to import, so it is imported on first use, never on the of
 with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` set first (unless the user set it) so that it does
 not try to fetch its cost map from the internet.
 
-Every failure leaves this module as a ``ModelError`` whose ``reason`` is one of
-``timeout``, ``rate-limited``, ``provider-error`` or ``invalid-output``.
+Every call runs under one deadline (connect, first byte, total; ``deadline.py``) that holds
+whatever the provider sends, retries and backoff included, and stops at once when the current
+``Cancellation`` fires. Every failure leaves this module as a ``ModelError`` whose ``reason`` is
+one of ``timeout``, ``rate-limited``, ``provider-error``, ``cut-off`` (a stream that broke off),
+``cancelled`` or ``invalid-output``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ from typing import Any, Literal
 from ...errors import ConfigError, ModelError, suggest
 from ...settings import Settings, get_settings
 from .cache import ResponseCache, cache_key
+from .deadline import (
+    Deadline,
+    ModelCancelled,
+    ModelTimedOut,
+    close_on_model_loop,
+    current_cancellation,
+    run_on_model_loop,
+)
 from .model import ChatMessage, ChatModel, Completion, Usage
 
 __all__ = ["LiteLLMChatModel", "TextStream", "get_chat_model", "import_litellm"]
@@ -40,6 +51,8 @@ StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "pr
 NEXT_MODE: dict[StructuredMode, StructuredMode] = {
     "json_schema": "json_object_schema", "json_object_schema": "json_object", "json_object": "prompt"}
 MAX_BACKOFF_S = 8.0
+# What one answer may hold: a model that floods its output is cut off and the rest is ignored.
+MAX_ANSWER_CHARS = 200_000
 _import_lock = threading.Lock()
 _litellm: ModuleType | None = None
 
@@ -174,11 +187,14 @@ class LiteLLMChatModel:
     def __init__(self, model: str, *, api_base: str | None = None, api_key: str | None = None,
                  timeout: float = 60.0, retries: int = 1, max_tokens: int = 2048,
                  temperature: float | None = None, cache: ResponseCache | None = None,
-                 backoff_s: float = 0.5, structured_mode: StructuredMode | None = None) -> None:
+                 backoff_s: float = 0.5, structured_mode: StructuredMode | None = None,
+                 connect_timeout: float = 5.0, first_byte_timeout: float | None = None) -> None:
         self.model = model
         self.api_base = api_base
         self.api_key = api_key
         self.timeout = timeout
+        self.deadline = Deadline(total_s=timeout, connect_s=min(connect_timeout, timeout),
+                                 first_byte_s=min(first_byte_timeout, timeout) if first_byte_timeout else None)
         self.retries = retries
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -216,7 +232,7 @@ class LiteLLMChatModel:
             out.usage, out.finish_reason, out.parts = cached.usage, "stop", [cached.text]
             return out
         holder: list[TextStream] = []
-        out = TextStream(self._stream(messages, params, holder, key), self.model)
+        out = TextStream(self._stream(messages, params, holder, key, self.deadline.ends_at()), self.model)
         holder.append(out)
         return out
 
@@ -246,33 +262,58 @@ class LiteLLMChatModel:
             self.cache.put(key, completion)
         return completion
 
-    def _call(self, messages: Sequence[ChatMessage], params: dict[str, Any], *, stream: bool = False) -> Any:
-        """One litellm call with our retries and backoff; raises ModelError."""
+    def _call(self, messages: Sequence[ChatMessage], params: dict[str, Any], *, stream: bool = False,
+              ends_at: float | None = None) -> Any:
+        """One litellm call with our retries and backoff, all within one deadline; raises ModelError.
+
+        The call runs on the model loop (``deadline.py``), so it ends at the deadline or when the
+        current ``Cancellation`` fires, whatever the provider sends or withholds.
+        """
         litellm = import_litellm()
+        end = ends_at if ends_at is not None else self.deadline.ends_at()
         attempt = 0
         while True:
-            try:
-                return litellm.completion(
+            remaining = end - time.monotonic()
+
+            def call(remaining: float = remaining) -> Any:
+                return litellm.acompletion(
                     model=self.model, messages=_messages(messages), api_base=self.api_base, api_key=self.api_key,
-                    timeout=self.timeout, stream=stream, num_retries=0, max_retries=0, **params)
+                    timeout=self.deadline.httpx_timeout(remaining), stream=stream, num_retries=0, max_retries=0,
+                    **params)
+
+            try:
+                if remaining <= 0:
+                    raise ModelTimedOut("total", self.deadline.total_s)
+                return run_on_model_loop(call, ends_at=end)
+            except ModelTimedOut as exc:
+                log.warning("model call stopped at its deadline (%s) after %d attempt(s)", exc.stage, attempt + 1)
+                raise ModelError(f"{self.model} did not answer within {self.deadline.total_s:g} s ({exc}).",
+                                 reason="timeout", hint="Raise ASSISTANT_MODEL_TIMEOUT or try again.") from exc
+            except ModelCancelled as exc:
+                raise ModelError(f"the call to {self.model} was cancelled.", reason="cancelled") from exc
             except Exception as exc:
                 if "response_format" in params and _rejects_response_format(exc):
                     raise
                 error, retryable = map_error(exc, self.model)
-                if not retryable or attempt >= self.retries:
-                    log.warning("model call failed (%s) after %d attempt(s)", error.reason, attempt + 1)
-                    raise error from exc
                 delay = min(MAX_BACKOFF_S, self.backoff_s * (2 ** attempt))
                 after = _retry_after(exc)
                 if after is not None:
                     delay = min(MAX_BACKOFF_S, max(delay, after))
+                if not retryable or attempt >= self.retries or time.monotonic() + delay >= end:
+                    log.warning("model call failed (%s) after %d attempt(s)", error.reason, attempt + 1)
+                    raise error from exc
                 log.info("model call failed (%s); retrying in %.2fs", error.reason, delay)
-                time.sleep(delay)
+                cancellation = current_cancellation()
+                if cancellation is not None:
+                    if cancellation.wait(delay):
+                        raise ModelError(f"the call to {self.model} was cancelled.", reason="cancelled") from exc
+                else:
+                    time.sleep(delay)
                 attempt += 1
 
     def _completion_of(self, response: Any, started: float) -> Completion:
         choice = response.choices[0]
-        text = getattr(choice.message, "content", None) or ""
+        text = (getattr(choice.message, "content", None) or "")[:MAX_ANSWER_CHARS]
         usage = getattr(response, "usage", None)
         return Completion(
             text=text,
@@ -326,6 +367,7 @@ class LiteLLMChatModel:
 
     def _structured(self, messages: Sequence[ChatMessage], schema: dict[str, Any],
                     params: dict[str, Any]) -> Completion:
+        end = self.deadline.ends_at()
         while True:
             mode = self._structured_mode()
             call_params = dict(params)
@@ -344,7 +386,7 @@ class LiteLLMChatModel:
                                f"{_compact_schema(schema)}")
             started = time.perf_counter()
             try:
-                response = self._call(call_messages, call_params)
+                response = self._call(call_messages, call_params, ends_at=end)
             except ModelError:
                 raise
             except Exception as exc:  # the provider rejected this response_format: step down once
@@ -356,13 +398,23 @@ class LiteLLMChatModel:
             return self._completion_of(response, started)
 
     def _stream(self, messages: Sequence[ChatMessage], params: dict[str, Any], holder: list[TextStream],
-                key: str | None) -> Iterator[str]:
+                key: str | None, end: float) -> Iterator[str]:
         started = time.perf_counter()
-        response = self._call(messages, params, stream=True)
+        first_byte_end = min(end, time.monotonic() + (self.deadline.first_byte_s or self.deadline.total_s))
+        response = self._call(messages, params, stream=True, ends_at=first_byte_end)
         out = holder[0]
         chunks = 0
+        chars = 0
+        iterator = response.__aiter__()
         try:
-            for chunk in response:
+            while True:
+                gap = self.deadline.first_byte_s or self.deadline.total_s
+                stage = "first-byte" if chunks == 0 and gap < self.deadline.total_s else "total"
+                try:
+                    chunk = run_on_model_loop(iterator.__anext__, ends_at=min(end, time.monotonic() + gap),
+                                              stage=stage)
+                except StopAsyncIteration:
+                    break
                 choices = getattr(chunk, "choices", None) or []
                 if choices:
                     delta = getattr(choices[0], "delta", None)
@@ -372,26 +424,37 @@ class LiteLLMChatModel:
                         out.finish_reason = str(reason)
                     if piece:
                         chunks += 1
+                        chars += len(piece)
                         out.parts.append(piece)
                         yield piece
+                        if chars > MAX_ANSWER_CHARS:
+                            out.finish_reason = "length"
+                            break
                 usage = getattr(chunk, "usage", None)
                 if usage is not None and getattr(usage, "completion_tokens", None):
                     out.usage.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
                     out.usage.completion_tokens = int(usage.completion_tokens or 0)
+        except ModelTimedOut as exc:
+            raise ModelError(f"{self.model}'s stream was stopped at its deadline after {chunks} chunk(s) ({exc}).",
+                             reason="timeout", hint="Raise ASSISTANT_MODEL_TIMEOUT or try again.") from exc
+        except ModelCancelled as exc:
+            raise ModelError(f"the stream from {self.model} was cancelled.", reason="cancelled") from exc
         except Exception as exc:
             error, _ = map_error(exc, self.model)
             if error.reason == "provider-error":
                 error = ModelError(f"{self.model}'s stream broke off after {chunks} chunk(s): {_short(exc)}",
-                                   reason="provider-error")
+                                   reason="cut-off")
             raise error from exc
+        finally:
+            close_on_model_loop(response)
         if out.finish_reason is None:
             raise ModelError(f"{self.model}'s stream ended without finishing ({chunks} chunk(s)).",
-                             reason="provider-error")
+                             reason="cut-off")
         if not out.usage.completion_tokens:
             out.usage.completion_tokens = chunks  # providers that send no usage: about one token a chunk
         out.usage.latency_s = time.perf_counter() - started
         out.usage.cost_usd = self._token_cost(out.usage)
-        if self.cache is not None and key and out.text:
+        if self.cache is not None and key and out.text and out.finish_reason != "length":
             self.cache.put(key, Completion(text=out.text, model=self.model, usage=out.usage))
 
 
@@ -422,4 +485,6 @@ def get_chat_model(spec: str | ChatModel | None = None, settings: Settings | Non
         key = "no-key"  # local OpenAI-compatible servers ignore the key, but the client insists on one
     cache = ResponseCache(settings.state_dir("llm-cache")) if settings.cache else None
     return LiteLLMChatModel(model, api_base=base, api_key=key, timeout=settings.model_timeout,
-                            retries=settings.model_retries, max_tokens=settings.max_tokens, cache=cache)
+                            retries=settings.model_retries, max_tokens=settings.max_tokens, cache=cache,
+                            connect_timeout=settings.model_connect_timeout,
+                            first_byte_timeout=settings.model_first_byte_timeout)
