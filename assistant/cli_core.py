@@ -254,19 +254,23 @@ def cmd_coder_train(args: argparse.Namespace) -> int:
 
     corpus = load_corpus()
     cell_extra: list[Any] = []
+    concrete_extra: list[tuple[str, bool]] = []
     for ds in args.dataset:
         from .evals.dataset import load_dataset
 
         for s in load_dataset(Path(ds)).samples:
             # actions coded in the context of a whole plan count more than a loose list of actions
             cell_extra += [(g.text, g.theme, g.orientation, 2.0) for g in s.sample.gold_actions]
+            # whether a relational action names a mechanism: what the verdict's effective share counts
+            concrete_extra += [(g.text, g.concrete) for g in s.sample.gold_actions
+                               if g.orientation != "structural" and g.concrete is not None]
     for path in args.actions:
         cell_extra += _labelled_actions(Path(path))
-    model = train_coder(corpus, cell_extra=cell_extra)
+    model = train_coder(corpus, cell_extra=cell_extra, concrete_extra=concrete_extra)
     out = SHIPPED_MODEL if args.shipped else Path(args.out or get_settings().home / "coder" / "coder.npz")
     model.save(out)
-    print(f"Coder trained on {model.meta['examples']} scheme examples and {len(cell_extra)} labelled actions; "
-          f"saved to {out}.")
+    print(f"Coder trained on {model.meta['examples']} scheme examples and {len(cell_extra)} labelled actions "
+          f"({len(concrete_extra)} relational ones marked concrete or not); saved to {out}.")
     return 0
 
 

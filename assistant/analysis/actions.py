@@ -16,27 +16,6 @@ from .segment import IMPERATIVE, Segment, plain_typography, segment_plan
 
 __all__ = ["CodedAction", "PlanAnalysis", "analyse_plan"]
 
-# A relational action is concrete when it names a mechanism: a role, a meeting, a session, time,
-# a frequency, named professions, a measure. "Foster a culture of trust" names none.
-MECHANISM = re.compile(
-    r"\b(roles?|posts?|co-?ordinators?|navigators?|link workers?|connectors?|key workers?|huddles?|"
-    r"meetings?|forums?|sessions?|workshops?|rounds|learning sets?|action learning|networks?|panels?|"
-    r"programmes?|cohorts?|coach(?:es|ing)?|mentor(?:s|ing)?|shadowing|rotations?|secondments?|"
-    r"protected time|time (?:each|every|per)|hours?|days?|weekly|fortnightly|monthly|quarterly|daily|"
-    r"every (?:week|month|fortnight|quarter)|surveys?|baseline|mapping|map\b|measure|interviews?|"
-    r"co-?design(?:ed)?|co-?produc\w+|pdsa|improvement (?:cycles?|projects?|teams?)|"
-    r"partners? (?:on|in)|members? of|sit on|co-?chair|jointly|joint|together with|alongside|"
-    r"district nurses?|social workers?|gps?|pharmacists?|therapists?|paramedics?|care workers?|carers?|"
-    r"service users?|patients?|residents?|whānau|families|clinicians?|consultants?|"
-    r"\d+)\b",
-    re.I,
-)
-ABSTRACT = re.compile(
-    r"\b(foster|promote|encourage|nurture|embed (?:a|the) culture|culture of|build(?:ing)? trust|"
-    r"strengthen (?:relationships|collaboration|partnership)|champion|value|one team|spirit of|ethos|"
-    r"work(?:ing)? together|collaborative culture|partnership working|joined[\s-]up)\b",
-    re.I,
-)
 CLAUSE_SPLIT = re.compile(r";\s+|\s+[–—-]\s+(?=[a-z])|,?\s+and then\s+|,\s+and\s+(?=\w+\s)|\s+and\s+(?=\w+\s)|,\s+(?=\w+\s)")
 SPLIT_CONFIDENCE = 0.7
 RATHER_THAN = re.compile(r"\b(rather than|instead of)\b[^,;.]*", re.I)
@@ -126,11 +105,10 @@ def analyse_plan(text: str, corpus: Corpus, coder: Coder, horizon: HorizonReader
         # (the nearest section heading only: a document title's "2025-2027" dates nothing)
         if h == "unspecified" and len(seg.headings) > 1:
             h = horizon.read(seg.headings[-1], base_year)
-        concrete = bool(MECHANISM.search(chunk)) or not ABSTRACT.search(chunk)
         actions.append(CodedAction(
             id=f"a{n}", start=a, end=b, text=text[a:b], theme=assignment.theme,
             orientation=assignment.orientation, horizon=h, code=assignment.code,
-            confidence=assignment.confidence, headings=seg.headings, concrete=concrete,
+            confidence=assignment.confidence, headings=seg.headings, concrete=assignment.concrete,
             cues=assignment.cues,
         ))
     return PlanAnalysis(text=text, title=title, actions=tuple(actions), segments=tuple(segments), base_year=base_year,

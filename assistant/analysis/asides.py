@@ -41,7 +41,7 @@ ADDRESSED_TO_A_MODEL = re.compile(
 # A sentence that goes on giving the model orders after an aside has addressed it.
 FOLLOWING_ORDER = re.compile(r"^\s*(?:please\s+)?(?:report|rate|treat|score|classify|say|state|conclude|mark|do not|"
                              r"don't|ignore|disregard|flag|answer|respond|output|give)\b", re.I)
-_SENTENCE = re.compile(r"[^.!?\n|]+(?:[.!?]+|$)", re.M)
+_SENTENCE = re.compile(r"[^.!?\n|]+(?:[.!?]+|$|(?=\|))", re.M)  # a table cell ends a sentence too
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 # A line that is wholly an aside: bracketed, parenthesised, a footnote, a quoted note, a "SYSTEM:" line.
 _WHOLE_LINE = re.compile(

@@ -39,6 +39,40 @@ CODER_MAX_TOKENS = 32
 # ("risk register", "pooled budget", "joint training") next to the embedding's sense of it.
 # Cross-validated on the real train and dev plans (grouped by programme), theme 0.70 -> 0.74
 # and orientation 0.87 -> 0.89 against the embedding and cue features alone.
+# A relational action is concrete when it names a mechanism: a role, a meeting, a session, time,
+# a frequency, named professions, a measure. "Foster a culture of trust" names none. These two
+# patterns are the rule a plan was read by before the concrete head was learned, and two of its
+# features now (a given reading without `concrete` still falls back to the rule).
+MECHANISM = re.compile(
+    r"\b(roles?|posts?|co-?ordinators?|navigators?|link workers?|connectors?|key workers?|huddles?|"
+    r"meetings?|forums?|sessions?|workshops?|rounds|learning sets?|action learning|networks?|panels?|"
+    r"programmes?|cohorts?|coach(?:es|ing)?|mentor(?:s|ing)?|shadowing|rotations?|secondments?|"
+    r"protected time|time (?:each|every|per)|hours?|days?|weekly|fortnightly|monthly|quarterly|daily|"
+    r"every (?:week|month|fortnight|quarter)|surveys?|baseline|mapping|map\b|measure|interviews?|"
+    r"co-?design(?:ed)?|co-?produc\w+|pdsa|improvement (?:cycles?|projects?|teams?)|"
+    r"partners? (?:on|in)|members? of|sit on|co-?chair|jointly|joint|together with|alongside|"
+    r"district nurses?|social workers?|gps?|pharmacists?|therapists?|paramedics?|care workers?|carers?|"
+    r"service users?|patients?|residents?|whānau|families|clinicians?|consultants?|"
+    r"\d+)\b",
+    re.I,
+)
+ABSTRACT = re.compile(
+    r"\b(foster|promote|encourage|nurture|embed (?:a|the) culture|culture of|build(?:ing)? trust|"
+    r"strengthen (?:relationships|collaboration|partnership)|champion|value|one team|spirit of|ethos|"
+    r"work(?:ing)? together|collaborative culture|partnership working|joined[\s-]up)\b",
+    re.I,
+)
+
+
+def concrete_by_rule(text: str) -> bool:
+    """The rule reading: a mechanism named, or no abstract wording."""
+    return bool(MECHANISM.search(text)) or not ABSTRACT.search(text)
+
+
+def _rule_flags(texts: Sequence[str]) -> NDArray[np.float64]:
+    return np.array([[1.0 if MECHANISM.search(t) else 0.0, 1.0 if ABSTRACT.search(t) else 0.0] for t in texts])
+
+
 WORD_BUCKETS = 2 ** 13
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 
@@ -57,6 +91,7 @@ class CodeAssignment:
     confidence: float  # of the theme x orientation cell
     cues: tuple[str, ...]
     structural: float = 0.0  # probability that the action is structural, whatever its theme
+    concrete: bool = True  # names a mechanism (who, what, when, with what); read for relational actions
 
 
 @dataclass(frozen=True)
@@ -69,6 +104,8 @@ class CoderModel:
     meta: dict[str, Any]
     cell_weights: NDArray[np.float64] | None = None  # [features, 12 cells]: theme x orientation
     cell_bias: NDArray[np.float64] | None = None
+    concrete_weights: NDArray[np.float64] | None = None  # [features + 2]: does a relational action name a mechanism?
+    concrete_bias: float = 0.0
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,9 +115,11 @@ class CoderModel:
             bias=self.bias.astype(np.float32),
             cell_weights=(self.cell_weights if self.cell_weights is not None else np.zeros((0, 0))).astype(np.float32),
             cell_bias=(self.cell_bias if self.cell_bias is not None else np.zeros(0)).astype(np.float32),
+            concrete_weights=(self.concrete_weights if self.concrete_weights is not None
+                              else np.zeros(0)).astype(np.float32),
             header=np.frombuffer(json.dumps({
                 "classes": list(self.classes), "fingerprint": self.fingerprint,
-                "embedder": self.embedder, "meta": self.meta,
+                "embedder": self.embedder, "meta": self.meta, "concrete_bias": self.concrete_bias,
             }).encode(), dtype=np.uint8),
         )
 
@@ -97,6 +136,9 @@ class CoderModel:
                 meta=header.get("meta", {}),
                 cell_weights=data["cell_weights"].astype(np.float64) if data["cell_weights"].size else None,
                 cell_bias=data["cell_bias"].astype(np.float64) if data["cell_bias"].size else None,
+                concrete_weights=(data["concrete_weights"].astype(np.float64)
+                                  if "concrete_weights" in data and data["concrete_weights"].size else None),
+                concrete_bias=float(header.get("concrete_bias", 0.0)),
             )
 
 
@@ -180,7 +222,7 @@ def _training_examples(corpus: Corpus) -> tuple[list[str], list[str], list[float
 
 def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (),
                 cell_extra: Sequence[tuple[str, Theme, Orientation] | tuple[str, Theme, Orientation, float]] = (),
-                c: float = 4.0) -> CoderModel:
+                concrete_extra: Sequence[tuple[str, bool]] = (), c: float = 4.0) -> CoderModel:
     """Fit the coder. Two heads share the features:
 
     - a code head (which of the scheme's codes) trained on the scheme, plus ``extra``
@@ -188,6 +230,12 @@ def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (),
     - a cell head (theme x orientation) trained on the same, plus ``cell_extra``
       (text, theme, orientation) triples such as gold-coded actions of real-looking plans,
       which carry no code id.
+
+    - a concrete head (does a relational action name a mechanism?) trained on ``concrete_extra``
+      (text, concrete) pairs, gold-coded relational actions, over the same features plus the
+      mechanism and abstract-wording rule flags. Without them the rule decides. Cross-validated
+      by programme on the real train and dev plans' 174 relational actions: accuracy 0.92
+      against the rule's 0.79 (which called 36 of 41 unconcrete actions concrete).
 
     Needs scikit-learn (a dev dependency); inference needs only numpy.
     """
@@ -224,15 +272,26 @@ def train_coder(corpus: Corpus, *, extra: Sequence[tuple[str, str]] = (),
         if k >= 0:
             cell_weights[:, j] = cells.coef_[k]
             cell_bias[j] = cells.intercept_[k]
+    concrete_weights, concrete_bias = None, 0.0
+    labels_seen = {flag for _, flag in concrete_extra}
+    if len(labels_seen) == 2:
+        ctexts = [t for t, _ in concrete_extra]
+        cx = np.hstack([features(ctexts), _rule_flags(ctexts)])
+        head = LogisticRegression(C=c, max_iter=3000, tol=1e-6, class_weight="balanced")
+        head.fit(cx, np.array([flag for _, flag in concrete_extra]))
+        concrete_weights, concrete_bias = head.coef_[0].copy(), float(head.intercept_[0])
     return CoderModel(
         classes=tuple(str(k) for k in clf.classes_),
         weights=clf.coef_.T.copy(),
         bias=clf.intercept_.copy(),
         fingerprint=framework_fingerprint(corpus),
         embedder=EMBEDDER,
-        meta={"examples": len(texts), "extra": len(extra), "cell_extra": len(cell_extra), "C": c},
+        meta={"examples": len(texts), "extra": len(extra), "cell_extra": len(cell_extra),
+              "concrete_extra": len(concrete_extra), "C": c},
         cell_weights=cell_weights,
         cell_bias=cell_bias,
+        concrete_weights=concrete_weights,
+        concrete_bias=concrete_bias,
     )
 
 
@@ -281,6 +340,14 @@ class Coder:
             out.append(self.model.classes[best])
         return out
 
+    def concrete(self, texts: Sequence[str], x: NDArray[np.float64] | None = None) -> list[bool]:
+        """Whether each action names a mechanism: the learned head, or the rule without one."""
+        w = self.model.concrete_weights
+        if w is None or not texts:
+            return [concrete_by_rule(t) for t in texts]
+        feats = np.hstack([self.features(texts) if x is None else x, _rule_flags(texts)])
+        return [bool(v) for v in (feats @ w + self.model.concrete_bias) >= 0.0]
+
     def code(self, texts: Sequence[str]) -> list[CodeAssignment]:
         """Theme, orientation and code of each action from its own words only: the heading it
         sits under, its list marker or its typography never changes its code (a heading prior
@@ -299,6 +366,7 @@ class Coder:
             cl -= cl.max(axis=1, keepdims=True)
             cell_probs = np.exp(cl)
             cell_probs /= cell_probs.sum(axis=1, keepdims=True)
+        concrete = self.concrete(texts, x)
         out = []
         for i, text in enumerate(texts):
             p = probs[i]
@@ -318,5 +386,7 @@ class Coder:
                 theme=THEMES[int(t)], orientation=ORIENTATIONS[int(o)], code=code_id,
                 confidence=round(float(cell_p[t, o]), 3), cues=cues,
                 structural=round(float(cell_p[:, ORIENTATIONS.index("structural")].sum() / cell_p.sum()), 3),
+                # the head knows relational actions; a structural one keeps the rule's reading
+                concrete=concrete[i] if ORIENTATIONS[o] != "structural" else concrete_by_rule(text),
             ))
         return out

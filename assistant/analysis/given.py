@@ -14,14 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..domain import ReadingAction
-from .actions import (
-    ABSTRACT,
-    MECHANISM,
-    CodedAction,
-    PlanAnalysis,
-    keep_own_characters,
-    read_segments,
-)
+from .actions import CodedAction, PlanAnalysis, keep_own_characters, read_segments
 from .coder import Coder
 from .horizon import HorizonReader
 from .locate import locate_all
@@ -49,17 +42,18 @@ def analyse_given(text: str, actions: Sequence[ReadingAction], coder: Coder, tit
         else:
             kept.append((span[0], span[1], action))
     kept.sort(key=lambda k: k[0])
-    codes = coder.code_within([plain[s:e] for s, e, _ in kept], [(a.theme, a.orientation) for _, _, a in kept])
+    texts = [plain[s:e] for s, e, _ in kept]
+    codes = coder.code_within(texts, [(a.theme, a.orientation) for _, _, a in kept])
+    unstated = [i for i, (_, _, a) in enumerate(kept) if a.concrete is None]  # the reader's own call for these
+    read = dict(zip(unstated, coder.concrete([texts[i] for i in unstated]), strict=True))
     coded = []
     for n, ((s, e, action), code) in enumerate(zip(kept, codes, strict=True), start=1):
+        concrete = action.concrete if action.concrete is not None else read[n - 1]
         home = max(segments, key=lambda seg: min(e, seg.end) - max(s, seg.start), default=None)
         headings: tuple[str, ...] = ()
         if home is not None and min(e, home.end) > max(s, home.start):
             home.is_action = True
             headings = home.headings
-        chunk = plain[s:e]
-        concrete = action.concrete if action.concrete is not None else (
-            bool(MECHANISM.search(chunk)) or not ABSTRACT.search(chunk))
         coded.append(CodedAction(id=f"a{n}", start=s, end=e, text=text[s:e], theme=action.theme,
                                  orientation=action.orientation, horizon=action.horizon, code=code, confidence=1.0,
                                  headings=headings, concrete=concrete, cues=()))
