@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import Critique
 from ..errors import AdvisorError, ModelError
@@ -43,11 +43,12 @@ class ModelTurns:
     _used_prompts: list[dict[str, str]]
     _record: dict[str, Any] | None
 
-    def _assess(self, text: str, title: str | None = None) -> Assessment:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class this is mixed into (declared for the type checker only)
+        def _assess(self, text: str, title: str | None = None) -> Assessment:
+            ...
 
-    def _critique_offline(self, doc: PlanDocument, backend: str = "offline") -> Critique:
-        raise NotImplementedError
+        def _critique_offline(self, doc: PlanDocument, backend: str = "offline") -> Critique:
+            ...
 
     def _model_critique(self, doc: PlanDocument, say: Say, notices: list[Notice],
                         previous: Critique | None) -> Generator[Event, None, tuple[Critique | None, str | None]]:

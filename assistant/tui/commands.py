@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from textual import on
@@ -55,30 +55,31 @@ class ChatCommands(App[None]):
     last_answer: str | None
     export_dir: Path | None
 
-    @property
-    def corpus(self) -> Corpus:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class this is mixed into (declared for the type checker only)
+        @property
+        def corpus(self) -> Corpus:
+            ...
 
-    async def load_plan_file(self, path: str) -> None:
-        raise NotImplementedError
+        async def load_plan_file(self, path: str) -> None:
+            ...
 
-    async def action_cancel(self) -> None:
-        raise NotImplementedError
+        async def action_cancel(self) -> None:
+            ...
 
-    async def _show_welcome(self) -> None:
-        raise NotImplementedError
+        async def _show_welcome(self) -> None:
+            ...
 
-    def _prepare_conversation(self) -> Any:
-        raise NotImplementedError
+        def _prepare_conversation(self) -> Any:
+            ...
 
-    def _reset_conversation(self, state: dict[str, Any] | None) -> None:
-        raise NotImplementedError
+        def _reset_conversation(self, state: dict[str, Any] | None) -> None:
+            ...
 
-    def _set_backend(self, backend: str) -> None:
-        raise NotImplementedError
+        def _set_backend(self, backend: str) -> None:
+            ...
 
-    async def _show_critique(self, critique: Critique, previous: Balance | None, *, announce: bool) -> None:
-        raise NotImplementedError
+        async def _show_critique(self, critique: Critique, previous: Balance | None, *, announce: bool) -> None:
+            ...
 
     def action_toggle_panel(self) -> None:
         """F2: go to the critique panel (its tabs), or from it back to the message box."""

@@ -7,7 +7,6 @@ these tests hold the reader to layout, not to one renderer's output.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import subprocess
@@ -20,6 +19,8 @@ from fpdf import FPDF
 from assistant.errors import PlanReadError
 from assistant.pdf_layout import _join, pdf_to_markdown
 from assistant.reading import read_plan
+
+from .pdfs import raw_pdf
 
 SERIF = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 
@@ -146,7 +147,7 @@ def test_list_items_with_wrapped_lines() -> None:
     ]
 
 
-@pytest.mark.skipif(not SERIF.is_file(), reason="needs the DejaVu Serif font")
+@pytest.mark.skipif(not SERIF.is_file(), reason="drawing bullet glyphs needs a Unicode TTF font: DejaVu Serif (Debian fonts-dejavu-core)")
 def test_bullet_glyphs_start_items() -> None:
     doc = _Doc()
     doc.add_font("Serif", "", str(SERIF))
@@ -202,32 +203,8 @@ def test_a_bold_run_in_label_is_kept() -> None:
         "- **Digital.** We will share one care record."]
 
 
-def _raw_pdf(stream: bytes) -> bytes:
-    """A one-page PDF around a content stream (no PDF library needed to write it)."""
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{n} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
-
-
 def test_spaces_come_back_from_gaps_when_a_pdf_has_no_space_characters() -> None:
-    data = _raw_pdf(b"BT /F1 12 Tf 72 720 Td [(We) -300 (will) -300 (merge) -300 (the) -300 (trusts.)] TJ ET")
+    data = raw_pdf(b"BT /F1 12 Tf 72 720 Td [(We) -300 (will) -300 (merge) -300 (the) -300 (trusts.)] TJ ET")
     assert pdf_to_markdown(data) == "We will merge the trusts.\n"
 
 

@@ -8,6 +8,8 @@ import pytest
 from assistant.errors import PlanReadError
 from assistant.reading import plan_from_text, read_plan
 
+from .pdfs import raw_pdf
+
 PLAN = "We will establish an integrated care board. Staff will learn together in monthly sessions."
 
 
@@ -48,28 +50,8 @@ def test_pdf(tmp_path: Path) -> None:
 
 
 def _tiny_pdf(line: str) -> bytes:
-    """A valid one-page PDF with a line of text (no PDF library needed to write it)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({line}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{n} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
+    """A valid one-page PDF with a line of text."""
+    return raw_pdf(f"BT /F1 12 Tf 72 720 Td ({line}) Tj ET".encode())
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -217,8 +217,7 @@ def close_on_model_loop(stream: Any) -> None:
         return
     token = _current.set(None)
     try:
-        run_on_model_loop(aclose, ends_at=time.monotonic() + 2.0, stage="close")
-    except Exception:  # the connection is gone either way
-        pass
+        with suppress(Exception):  # the connection is gone either way
+            run_on_model_loop(aclose, ends_at=time.monotonic() + 2.0, stage="close")
     finally:
         _current.reset(token)
